@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both install what is missing.
+PY  := .venv/bin/python
+PIP := .venv/bin/pip -q --disable-pip-version-check
+
+.PHONY: run test chat build bench clean
+
+.venv/bin/python:
+	python3 -m venv .venv
+
+.venv/.runtime: requirements.txt | .venv/bin/python
+	$(PIP) install -r requirements.txt
+	touch $@
+
+# torch first, from the CPU build on disk, so sentence-transformers does not pull CUDA.
+.venv/.dev: requirements-dev.txt requirements-st.txt .venv/.runtime
+	$(PIP) install -r requirements-dev.txt
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements-st.txt
+	touch $@
+
+run: .venv/.runtime
+	$(PY) -m bot run
+
+chat: .venv/.runtime
+	$(PY) -m bot chat
+
+build: .venv/.runtime
+	$(PY) -m bot build
+
+test: .venv/.dev
+	$(PY) -m pytest
+
+bench: .venv/.dev
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf var

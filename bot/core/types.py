@@ -1,0 +1,64 @@
+"""What the query handler returns and remembers. Channel-agnostic."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ANSWERED, CLARIFY, NOT_FOUND = "answered", "clarify", "not_found"
+
+
+@dataclass
+class Citation:
+    doc: str            # document title
+    number: str         # 文号
+    clause: str         # clause heading path
+    text: str           # cleaned clause text
+    clause_id: str = ""
+
+
+@dataclass
+class Reward:
+    item: str
+    amount_yuan: int | None
+    basis: str          # 文号 + clause heading
+    rule_id: str = ""
+
+
+@dataclass
+class Answer:
+    status: str
+    answer: str
+    citations: list[Citation] = field(default_factory=list)
+    rewards: list[Reward] = field(default_factory=list)
+    total_yuan: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    # not part of the JSON contract: for logs and adapters
+    asked_for: list[str] = field(default_factory=list)   # facts a clarify asks for
+    rule_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract of ../shared/eval/README.md."""
+        return {
+            "status": self.status,
+            "answer": self.answer,
+            "citations": [asdict(c) for c in self.citations],
+            "rewards": [asdict(r) for r in self.rewards],
+            "total_yuan": self.total_yuan,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class Session:
+    """Facts learnt about one enterprise in one conversation (per chat, openid or web session)."""
+    id: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    pending: dict[str, Any] | None = None   # the question waiting for a clarify answer
+    turns: int = 0
+    updated_at: float = field(default_factory=time.time)
+
+    def reset(self) -> None:
+        self.facts.clear()
+        self.pending = None
+        self.turns = 0
