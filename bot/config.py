@@ -43,12 +43,17 @@ class Config:
     log_salt: str = ""
 
     @property
+    def current_build(self) -> Path:
+        """A symlink to the build in service: its kb.sqlite and index files swap in together."""
+        return self.data_dir / "current"
+
+    @property
     def kb_db(self) -> Path:
-        return self.data_dir / "kb.sqlite"
+        return self.current_build / "kb.sqlite"
 
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.current_build
 
     @property
     def sessions_db(self) -> Path:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ def m001_sessions(db):
 class SessionStore:
     def __init__(self, path: Path | str, idle_seconds: float | None = None):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite_utils.Database(str(path), check_same_thread=False)
+        self._db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
         migrations.apply(self._db)

@@ -1,0 +1,263 @@
+"""One aiohttp application: the web chat page, its JSON API and (when WECHAT_TOKEN is set) /wechat.
+
+    create_app(runtime, config, *, wechat_client=None) -> web.Application
+    run_all(config)        # `python -m bot run`: web (+ WeChat) and, with a token, Telegram
+    command                # `python -m bot serve [--host] [--port]`
+
+Routes:
+    GET  /               the chat page (bot/adapters/web/index.html), static files under /static/
+    POST /api/ask        {session_id, question} -> the answer contract + question_id, session_id
+    POST /api/feedback   {question_id, value: 1|-1, reason?} -> {ok: true}
+    GET  /healthz        {ok: true}
+    GET/POST /wechat     the WeChat Official Account endpoint (bot/adapters/wechat.py)
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import click
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+CHANNEL = "web"
+MAX_QUESTION_CHARS = 500
+MAX_REASON_CHARS = 500
+MAX_BODY_BYTES = 16 * 1024
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+RUNTIME_KEY = web.AppKey("runtime", object)
+WECHAT_KEY = web.AppKey("wechat", object)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, dumps=_dumps)
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+async def _json_body(request: web.Request) -> dict:
+    """The request's JSON object, or a 400 with a plain-language message."""
+    if request.content_length and request.content_length > MAX_BODY_BYTES:
+        raise _HTTPError(413, "请求内容太长。")
+    raw = await request.read()
+    if len(raw) > MAX_BODY_BYTES:
+        raise _HTTPError(413, "请求内容太长。")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _HTTPError(400, "请求格式不正确，请刷新页面后重试。")
+    if not isinstance(data, dict):
+        raise _HTTPError(400, "请求格式不正确，请刷新页面后重试。")
+    return data
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@web.middleware
+async def _errors_and_headers(request: web.Request, handler):
+    try:
+        response = await handler(request)
+    except _HTTPError as e:
+        response = _error(e.status, e.message)
+    except web.HTTPException as e:
+        if request.path.startswith("/api/"):
+            response = _error(e.status, "找不到该接口。" if e.status == 404 else "请求不被接受。")
+        else:
+            raise
+    except Exception:
+        log.exception("web: unexpected error on %s", request.path)
+        if not request.path.startswith("/api/"):
+            raise
+        response = _error(500, "抱歉，系统暂时无法回答，请稍后再试。")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path == "/" or request.path.startswith("/static/"):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def ask(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    session_id, question = data.get("session_id"), data.get("question")
+    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+        return _error(400, "会话编号缺失或格式不正确，请刷新页面后重试。")
+    if not isinstance(question, str) or not question.strip():
+        return _error(400, "请输入您的问题。")
+    question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        return _error(400, f"问题太长了，请精简到{MAX_QUESTION_CHARS}字以内。")
+    runtime = request.app[RUNTIME_KEY]
+    turn = await runtime.ask(CHANNEL, session_id, question)
+    body = turn.answer.to_dict()
+    body["question_id"] = turn.question_id
+    body["session_id"] = session_id
+    return web.json_response(body, dumps=_dumps)
+
+
+async def feedback(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    qid, value, reason = data.get("question_id"), data.get("value"), data.get("reason")
+    if isinstance(qid, bool) or not isinstance(qid, int) or qid <= 0:
+        return _error(400, "缺少要评价的问题编号。")
+    if isinstance(value, bool) or value not in (1, -1):
+        return _error(400, "评价只能是 1（有用）或 -1（没用）。")
+    if reason is not None and not isinstance(reason, str):
+        return _error(400, "评价理由必须是文字。")
+    if reason is not None:
+        reason = reason.strip()[:MAX_REASON_CHARS] or None
+    ok = await asyncio.to_thread(request.app[RUNTIME_KEY].feedback, qid, value, reason)
+    if not ok:
+        return _error(404, "没有找到这个问题，评价未记录。")
+    return web.json_response({"ok": True})
+
+
+def create_app(runtime, config, *, wechat_client=None, wechat_passive_timeout: float = 4.0,
+               public_url: str | None = None) -> web.Application:
+    """The web application. /wechat is served when config.wechat_token is set; `wechat_client` is
+    the customer-service API (`bot.adapters.wechat.CustomerService`), built from WECHAT_APP_ID and
+    WECHAT_APP_SECRET when not given. `public_url` is where users can open the web chat (WeChat
+    replies that are cut point there)."""
+    app = web.Application(middlewares=[_errors_and_headers], client_max_size=MAX_BODY_BYTES * 4)
+    app[RUNTIME_KEY] = runtime
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/api/ask", ask)
+    app.router.add_post("/api/feedback", feedback)
+    app.router.add_static("/static/", WEB_DIR, show_index=False, follow_symlinks=False)
+    if config.wechat_token:
+        from bot.adapters import wechat
+        endpoint = wechat.from_config(runtime, config, customer_service=wechat_client,
+                                      passive_timeout=wechat_passive_timeout, web_url=public_url)
+        endpoint.add_routes(app, "/wechat")
+        app[WECHAT_KEY] = endpoint
+    return app
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it
+
+def _public_url(config) -> str | None:
+    # Where people reach the web chat from outside (for WeChat replies that are cut short).
+    # TODO(config owner): a `public_url` field in Config; until then PZ_PUBLIC_URL is read here.
+    return getattr(config, "public_url", None) or os.environ.get("PZ_PUBLIC_URL") or None
+
+
+def _shown_url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event | None = None,
+                wechat_client=None, out=None) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM): the web app (+ /wechat) and, when
+    config.telegram_token is set and `telegram` is true, the Telegram bot in the same loop."""
+    out = out or sys.stdout
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or not supported here
+    app = create_app(runtime, config, wechat_client=wechat_client, public_url=_public_url(config))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    tg_app = None
+    try:
+        site = web.TCPSite(runner, config.web_host, config.web_port)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets \
+            else config.web_port
+        url = _shown_url(config.web_host, port)
+        print(f"Web chat: {url}", file=out, flush=True)
+        if config.wechat_token:
+            print(f"WeChat endpoint: {url}wechat", file=out, flush=True)
+        if telegram and config.telegram_token:
+            from bot.adapters.telegram import build_application
+            tg_app = build_application(config, runtime)
+            await tg_app.initialize()
+            await tg_app.start()
+            await tg_app.updater.start_polling()
+            print("Telegram bot: polling", file=out, flush=True)
+        await stop.wait()
+    finally:
+        if tg_app is not None:
+            try:
+                if tg_app.updater and tg_app.updater.running:
+                    await tg_app.updater.stop()
+                if tg_app.running:
+                    await tg_app.stop()
+                await tg_app.shutdown()
+            except Exception:
+                log.exception("telegram: error while stopping")
+        await runner.cleanup()
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def run_all(config, runtime=None, *, telegram: bool = True) -> None:
+    """`python -m bot run`: load the assistant once, then serve until Ctrl-C. Problems a person can
+    fix (knowledge base, configuration, the port in use) end it with a plain message."""
+    from bot.errors import BotError
+    if runtime is None:
+        from bot.runtime import Runtime
+        try:
+            runtime = Runtime.start(config)
+        except BotError as e:
+            raise click.ClickException(f"{e.user_message} ({e})") from e
+    try:
+        asyncio.run(serve(config, runtime, telegram=telegram))
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        raise click.ClickException(
+            f"cannot listen on {config.web_host}:{config.web_port}: {e.strerror or e} "
+            "(another server running? use --port)") from e
+    finally:
+        runtime.close()
+
+
+@click.command(name="serve")
+@click.option("--host", default=None, help="Address to listen on (default: web.host in config.yaml, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port to listen on (default: web.port in config.yaml, 8080).")
+@click.pass_context
+def command(ctx, host, port):
+    """Serve the web chat, its JSON API and the WeChat endpoint (when WECHAT_TOKEN is set)."""
+    from bot.cli import load
+    config = load(ctx)
+    changes = {k: v for k, v in (("web_host", host), ("web_port", port)) if v is not None}
+    if changes:
+        config = config.with_(**changes)
+    run_all(config, telegram=False)

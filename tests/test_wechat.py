@@ -1,0 +1,272 @@
+"""The WeChat Official Account endpoint through the real HTTP server on 127.0.0.1, with requests
+signed and encrypted by wechatpy's own helpers."""
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import threading
+import time
+
+import pytest
+import xmltodict
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner
+
+from bot.adapters import wechat
+from bot.adapters.server import create_app
+from tests.fakes.wechat_fakes import FakeAssistant, FakeCustomerService, make_config, make_runtime
+
+TOKEN = "pz-test-token"
+APP_ID = "wx0123456789abcdef"
+AES_KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode().rstrip("=")   # 43 chars
+OPENID = "oUser_openid_1"
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost,::1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost,::1")
+
+
+def signature(*parts: str) -> str:
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    return signer.signature
+
+
+def signed_query(token: str = TOKEN, **extra) -> dict:
+    timestamp, nonce = str(int(time.time())), "nonce123"
+    return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
+
+
+def text_xml(content: str, msg_id: int, openid: str = OPENID) -> str:
+    return (f"<xml><ToUserName><![CDATA[gh_pz]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
+
+
+def other_xml(msg_type: str, inner: str, openid: str = OPENID, msg_id: int | None = 99) -> str:
+    mid = f"<MsgId>{msg_id}</MsgId>" if msg_id else ""
+    return (f"<xml><ToUserName><![CDATA[gh_pz]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{inner}{mid}</xml>")
+
+
+def reply_of(body: str) -> dict:
+    return xmltodict.parse(body)["xml"]
+
+
+class Harness:
+    def __init__(self, tmp_path, *, gate=None, cs=None, aes=False, timeout=4.0, public_url=None):
+        self.assistant = FakeAssistant(gate)
+        self.config = make_config(tmp_path, wechat_token=TOKEN, wechat_app_id=APP_ID,
+                                  wechat_aes_key=AES_KEY if aes else None)
+        self.runtime = make_runtime(self.config, self.assistant)
+        self.cs = cs
+        self.app = create_app(self.runtime, self.config, wechat_client=cs, wechat_passive_timeout=timeout,
+                              public_url=public_url)
+        self.crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+
+    async def __aenter__(self):
+        self.client = TestClient(TestServer(self.app, host="127.0.0.1"))
+        await self.client.start_server()
+        return self
+
+    async def __aexit__(self, *exc):
+        if self.assistant.gate is not None:
+            self.assistant.gate.set()
+        await self.client.close()
+        self.runtime.close()
+
+    async def post(self, xml: str, query: dict | None = None):
+        resp = await self.client.post("/wechat", params=query or signed_query(), data=xml.encode("utf-8"))
+        return resp.status, await resp.text()
+
+    async def ask(self, content: str, msg_id: int, openid: str = OPENID) -> str:
+        status, body = await self.post(text_xml(content, msg_id, openid))
+        assert status == 200, body
+        return body
+
+    def logged(self) -> int:
+        with sqlite3.connect(self.config.log_db) as db:
+            return db.execute("SELECT count(*) FROM questions").fetchone()[0]
+
+
+async def test_server_verification_echoes_echostr(tmp_path):
+    async with Harness(tmp_path) as h:
+        resp = await h.client.get("/wechat", params=signed_query(echostr="8841234567"))
+        assert resp.status == 200 and await resp.text() == "8841234567"
+        resp = await h.client.get("/wechat", params=signed_query(token="not-the-token", echostr="8841234567"))
+        assert resp.status == 403
+        assert "8841234567" not in await resp.text()
+
+
+async def test_plain_text_question_gets_the_answer_as_passive_reply(tmp_path):
+    async with Harness(tmp_path) as h:
+        body = await h.ask("晋城高平的企业营收首次过了5亿，能拿多少奖励？", 1001)
+        reply = reply_of(body)
+        assert reply["MsgType"] == "text"
+        assert reply["ToUserName"] == OPENID and reply["FromUserName"] == "gh_pz"
+        assert "10万元" in reply["Content"]
+        assert h.assistant.questions == ["晋城高平的企业营收首次过了5亿，能拿多少奖励？"]
+
+
+async def test_bad_signature_is_refused_and_not_processed(tmp_path):
+    async with Harness(tmp_path) as h:
+        bad = signed_query(token="wrong-token")
+        status, _ = await h.post(text_xml("能拿多少奖励？", 1002), bad)
+        assert status == 403
+        missing = {k: v for k, v in signed_query().items() if k != "signature"}
+        status, _ = await h.post(text_xml("能拿多少奖励？", 1003), missing)
+        assert status == 403
+        assert h.assistant.calls == 0 and h.logged() == 0
+
+
+async def test_encrypted_message_in_safe_mode(tmp_path):
+    async with Harness(tmp_path, aes=True) as h:
+        timestamp, nonce = str(int(time.time())), "safe-nonce"
+        envelope = h.crypto.encrypt_message(text_xml("新入选中华老字号奖励多少", 2001), nonce, timestamp)
+        msg_signature = reply_of(envelope)["MsgSignature"]
+        query = {"signature": signature(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
+                 "encrypt_type": "aes", "msg_signature": msg_signature}
+        status, body = await h.post(envelope, query)
+        assert status == 200
+        sealed = reply_of(body)
+        assert "Encrypt" in sealed and "Content" not in sealed          # the reply is encrypted too
+        plain = h.crypto.decrypt_message(body, sealed["MsgSignature"], sealed["TimeStamp"], sealed["Nonce"])
+        reply = reply_of(plain)
+        assert reply["ToUserName"] == OPENID and "20万元" in reply["Content"]
+
+        # the right token but a tampered envelope signature: refused before anything is answered
+        forged = dict(query, msg_signature="0" * 40)
+        envelope2 = h.crypto.encrypt_message(text_xml("新入选中华老字号奖励多少", 2002), nonce, timestamp)
+        status, _ = await h.post(envelope2, forged)
+        assert status == 403
+        assert h.assistant.calls == 1
+
+
+async def test_follow_up_keeps_facts_per_openid(tmp_path):
+    async with Harness(tmp_path) as h:
+        first = reply_of(await h.ask("我能拿多少奖励？", 3001))["Content"]
+        assert "哪个市" in first
+        second = reply_of(await h.ask("晋城高平，营收首次过了5亿", 3002))["Content"]
+        assert "10万元" in second
+        other = reply_of(await h.ask("我能拿多少奖励？", 3003, openid="oAnother_user"))["Content"]
+        assert "哪个市" in other                                       # facts are per openid
+
+
+async def test_retried_msgid_is_answered_once(tmp_path):
+    async with Harness(tmp_path) as h:
+        first = await h.ask("新入选中华老字号奖励多少", 4001)
+        # WeChat retries only when it did not get the first reply, so a retry carries the same reply;
+        # the question itself is answered (and logged) once.
+        retry1 = await h.ask("新入选中华老字号奖励多少", 4001)
+        retry2 = await h.ask("新入选中华老字号奖励多少", 4001)
+        assert reply_of(first)["Content"] == reply_of(retry1)["Content"] == reply_of(retry2)["Content"]
+        assert h.assistant.calls == 1 and h.logged() == 1
+        await h.ask("新入选中华老字号奖励多少", 4002)                   # a new MsgId is a new question
+        assert h.assistant.calls == 2
+
+
+async def test_slow_answer_is_delivered_through_customer_service(tmp_path):
+    gate = threading.Event()
+    cs = FakeCustomerService()
+    async with Harness(tmp_path, gate=gate, cs=cs, timeout=0.3) as h:
+        first = await h.ask("晋城高平的企业营收首次过了5亿，能拿多少奖励？", 5001)
+        assert reply_of(first)["Content"] == wechat.WORKING_CS       # replied at once, not the answer
+        retry = await h.ask("晋城高平的企业营收首次过了5亿，能拿多少奖励？", 5001)
+        assert retry == "success"                                      # the retry: nothing new to say
+        assert cs.sent == []
+        gate.set()
+        sent = await cs.wait_for(1)
+        await h.app[wechat_key()].drain()
+        assert len(sent) == 1
+        assert sent[0][0] == OPENID and "10万元" in sent[0][1]
+        assert await h.ask("晋城高平的企业营收首次过了5亿，能拿多少奖励？", 5001) == "success"
+        assert h.assistant.calls == 1 and h.logged() == 1 and len(cs.sent) == 1
+
+
+async def test_slow_answer_without_customer_service_waits_for_result_word(tmp_path):
+    gate = threading.Event()
+    async with Harness(tmp_path, gate=gate, cs=None, timeout=0.3) as h:
+        first = await h.ask("新入选中华老字号奖励多少", 6001)
+        assert reply_of(first)["Content"] == wechat.WORKING_PULL
+        gate.set()
+        await h.app[wechat_key()].drain()
+        assert "20万元" in reply_of(await h.ask("结果", 6002))["Content"]
+        assert reply_of(await h.ask("结果", 6003))["Content"] == wechat.NO_PENDING
+
+
+async def test_subscribe_gets_greeting_and_other_kinds_a_text_only_notice(tmp_path):
+    async with Harness(tmp_path) as h:
+        event = other_xml("event", "<Event><![CDATA[subscribe]]></Event>", msg_id=None)
+        status, body = await h.post(event)
+        assert status == 200 and "专业镇政策助手" in reply_of(body)["Content"]
+        status, body = await h.post(other_xml("event", "<Event><![CDATA[unsubscribe]]></Event>", msg_id=None))
+        assert status == 200 and body == "success"
+        image = other_xml("image", "<PicUrl><![CDATA[http://x/y.jpg]]></PicUrl><MediaId><![CDATA[m1]]></MediaId>")
+        status, body = await h.post(image)
+        assert reply_of(body)["Content"] == wechat.NOT_TEXT
+        voice = other_xml("voice", "<MediaId><![CDATA[m2]]></MediaId><Format><![CDATA[amr]]></Format>", msg_id=100)
+        status, body = await h.post(voice)
+        assert reply_of(body)["Content"] == wechat.NOT_TEXT
+        assert h.assistant.calls == 0
+
+
+async def test_long_answer_respects_the_length_limit(tmp_path):
+    async with Harness(tmp_path, public_url="https://pz.example.org/") as h:
+        content = reply_of(await h.ask("给我一个长答案", 7001))["Content"]
+        assert len(content.encode("utf-8")) <= wechat.REPLY_LIMIT_BYTES
+        assert content.startswith("第0条") and "https://pz.example.org/" in content
+    text = "\n".join(f"第{i}条：" + "政策说明文字" * 20 for i in range(60))
+    parts = wechat.cs_parts(text)
+    assert 1 < len(parts) <= wechat.CS_MAX_PARTS
+    assert all(len(p.encode("utf-8")) <= wechat.REPLY_LIMIT_BYTES for p in parts)
+    assert parts[0].startswith("第0条：")
+
+
+def test_split_text_never_breaks_a_character():
+    text = "甲" * 1000 + "\n" + "乙" * 5
+    parts = wechat.split_text(text, 100)
+    assert all(len(p.encode("utf-8")) <= 100 for p in parts)
+    assert "".join(parts).replace("\n", "") == text.replace("\n", "")
+
+
+async def test_customer_service_client_against_a_local_fake_api():
+    """The real wechatpy-based client, pointed at a fake WeChat API server on loopback."""
+    calls = []
+
+    async def token(request):
+        calls.append(("token", dict(request.query)))
+        return web.json_response({"access_token": "ACCESS", "expires_in": 7200})
+
+    async def send(request):
+        calls.append(("send", request.query.get("access_token"), await request.json()))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    api = web.Application()
+    api.router.add_get("/cgi-bin/token", token)
+    api.router.add_post("/cgi-bin/message/custom/send", send)
+    async with TestServer(api, host="127.0.0.1") as server:
+        client = wechat.WeChatAPICustomerService(APP_ID, "secret", api_base_url=str(server.make_url("/cgi-bin/")))
+        await client.send_text(OPENID, "按规定可获10万元奖励。")
+    assert calls[0] == ("token", {"grant_type": "client_credential", "appid": APP_ID, "secret": "secret"})
+    assert calls[1] == ("send", "ACCESS", {"touser": OPENID, "msgtype": "text",
+                                           "text": {"content": "按规定可获10万元奖励。"}})
+
+
+def test_no_wechat_route_without_token(tmp_path):
+    config = make_config(tmp_path)
+    runtime = make_runtime(config, FakeAssistant())
+    try:
+        app = create_app(runtime, config)
+        assert not any(r.resource and r.resource.canonical == "/wechat" for r in app.router.routes())
+    finally:
+        runtime.close()
+
+
+def wechat_key():
+    from bot.adapters.server import WECHAT_KEY
+    return WECHAT_KEY
