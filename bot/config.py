@@ -22,6 +22,7 @@ class Config:
     embed_batch_size: int = 32
     top_k: int = 5
     rrf_k: int = 60
+    sparse_weight: float = 1.0
     candidates: int = 50
     passage_chars: int = 260
     timezone: str = "Asia/Shanghai"
@@ -106,6 +107,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             embed_batch_size=int(emb.get("batch_size", 32)),
             top_k=int(ret.get("top_k", 5)),
             rrf_k=int(ret.get("rrf_k", 60)),
+            sparse_weight=float(ret.get("sparse_weight", 1.0)),
             candidates=int(ret.get("candidates", 50)),
             passage_chars=int(ret.get("passage_chars", 260)),
             timezone=ans.get("timezone", "Asia/Shanghai"),

@@ -36,6 +36,7 @@ class Runtime:
         self.qlog = qlog
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._reload_lock = threading.Lock()
+        self._refreshing = threading.Event()
 
     @classmethod
     def start(cls, config: Config, assistant: Assistant | None = None) -> "Runtime":
@@ -47,7 +48,29 @@ class Runtime:
         # sessions are keyed by a pseudonym too: no raw user id is written to any database
         return pseudonym(f"{channel}:{user_id}", self.qlog.salt)
 
+    def _maybe_refresh(self) -> None:
+        """Another process (kb add, build) swapped in a new build: load it in the background and
+        keep answering with the current one until it is ready."""
+        if self._refreshing.is_set() or self.assistant.is_current():
+            return
+        self._refreshing.set()
+
+        def work():
+            try:
+                with self._reload_lock:
+                    if not self.assistant.is_current():
+                        old = self.assistant
+                        self.assistant = Assistant.load(old.config, old.today, build=False,
+                                                        embedder=old.retriever.embedder)
+                        log.info("picked up a new knowledge base build: %s", self.assistant.build_id)
+            except Exception:
+                log.exception("could not load the new build; still serving the previous one")
+            finally:
+                self._refreshing.clear()
+        threading.Thread(target=work, name="kb-refresh", daemon=True).start()
+
     def ask_sync(self, channel: str, user_id: object, question: str) -> Turn:
+        self._maybe_refresh()
         key = self.session_key(channel, user_id)
         t0 = time.perf_counter()
         with self._locks[key]:

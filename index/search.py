@@ -24,9 +24,9 @@ class Hit:
 
 class Retriever:
     def __init__(self, kb: KnowledgeBase, index: LoadedIndex, embedder: Embedder, gazetteer: Gazetteer,
-                 rrf_k: int = 60, candidates: int = 50):
+                 rrf_k: int = 60, candidates: int = 50, sparse_weight: float = 1.0):
         self.kb, self.index, self.embedder, self.gaz = kb, index, embedder, gazetteer
-        self.rrf_k, self.candidates = rrf_k, candidates
+        self.rrf_k, self.candidates, self.sparse_weight = rrf_k, candidates, sparse_weight
         self._bm25_pos = {cid: i for i, cid in enumerate(index.bm25_ids)}
 
     def allowed_docs(self, region: str | None, today: date | None) -> set[str]:
@@ -55,6 +55,6 @@ class Retriever:
                   if cid in self.kb.clauses and self.kb.clauses[cid].doc_id in allowed}
         dense_rank = sorted(dense_best, key=dense_best.get, reverse=True)[: self.candidates]
         sparse_rank = [c for c in sorted(sparse, key=sparse.get, reverse=True) if sparse[c] > 0][: self.candidates]
-        fused = rrf([dense_rank, sparse_rank], self.rrf_k)
+        fused = rrf([dense_rank, sparse_rank], self.rrf_k, [1.0, self.sparse_weight])
         best = sorted(fused, key=fused.get, reverse=True)[:k]
         return [Hit(c, fused[c], dense_best.get(c, 0.0), sparse.get(c, 0.0)) for c in best]

@@ -140,7 +140,7 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
                 f.write(json.dumps({**r, "text": t}, ensure_ascii=False) + "\n")
         DenseIndex.build(vectors).save(tmp / "dense.faiss")
         indexed = [c for c in clauses if c.kind in INDEXED_KINDS]
-        BM25Index.build([f"{c.heading}\n{c.text}" for c in indexed]).save(tmp / "bm25")
+        BM25Index.build([f"{c.heading}\n{c.heading}\n{c.text}" for c in indexed]).save(tmp / "bm25")
         (tmp / "bm25_ids.json").write_text(json.dumps([c.id for c in indexed]), encoding="utf-8")
         Manifest(FORMAT, embedder.backend, embedder.model, embedder.dim, time.time(),
                  {c.id: c.hash for c in clauses}, doc_hashes, len(rows), build_id).write(tmp)

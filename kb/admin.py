@@ -543,6 +543,7 @@ def file_digest(path: Path) -> str:
 
 # ---------------------------------------------------------------- verify: what answers would change
 GOLD = Path(__file__).resolve().parent.parent / "tests" / "gold" / "answers.jsonl"
+DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "dev.jsonl"
 
 
 @dataclass
@@ -554,7 +555,7 @@ class Change:
 
 
 def golden_questions(path: Path | None = None) -> list[dict]:
-    path = Path(path) if path else GOLD
+    path = Path(path) if path else (GOLD if GOLD.exists() or not DEV.exists() else DEV)
     if not path.exists():
         raise KBError(f"golden questions not found: {path}")
     cases = []

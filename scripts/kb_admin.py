@@ -189,7 +189,8 @@ def list_cmd(ctx):
     """List the documents with their state."""
     from kb import admin
     t = Table()
-    for col in ("id", "title", "文号", "region", "valid", "state", "clauses"):
+    t.add_column("id", no_wrap=True)
+    for col in ("title", "文号", "region", "valid", "state", "clauses"):
         t.add_column(col, overflow="fold")
     for i in admin.list_documents(load(ctx)):
         m = i.meta

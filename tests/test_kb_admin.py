@@ -141,6 +141,11 @@ def test_add_docx_with_overrides(kb, tmp_path):
     assert "营收首次达到5亿元\t奖励10万元" in (kb.documents_dir / "doc-2026-1.txt").read_text(encoding="utf-8")
 
 
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def _scan(tmp_path):
     from tests.test_loaders import _scanned_pdf
     p = tmp_path / "scan.pdf"
@@ -156,13 +161,11 @@ def _latin_pdf(tmp_path):
 
 
 @pytest.mark.parametrize("make,name,overrides,why", [
-    (lambda t: t.joinpath("e.txt").write_bytes(b"") or t / "e.txt", "empty.txt", None, "empty"),
-    (lambda t: t.joinpath("b.txt").write_bytes(os.urandom(4096) + b"\x00") or t / "b.txt", "blob.txt", None,
-     "binary"),
+    (lambda t: _write(t / "e.txt", b""), "empty.txt", None, "empty"),
+    (lambda t: _write(t / "b.txt", os.urandom(4096) + b"\x00"), "blob.txt", None, "binary"),
     (_scan, "scan.pdf", None, "scanned PDF"),
     (_latin_pdf, "latin.pdf", {"region": "晋城市", "title": "x", "number": "x", "issuer": "x"}, "no Chinese"),
-    (lambda t: t.joinpath("p.txt").write_text(new_policy_text(), encoding="utf-8") or t / "p.txt", "p.txt",
-     {"region": "火星市"}, "unknown region"),
+    (lambda t: _write(t / "p.txt", new_policy_text().encode()), "p.txt", {"region": "火星市"}, "unknown region"),
 ])
 def test_rejected_files_leave_the_knowledge_base_untouched(kb, tmp_path, make, name, overrides, why):
     f = make(tmp_path)

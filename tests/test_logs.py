@@ -182,3 +182,17 @@ def test_since_parsing():
     import click
     with pytest.raises(click.BadParameter):
         parse_since("last week")
+
+
+def test_raw_user_ids_never_reach_any_database_through_the_runtime(runtime):
+    """Every channel goes through Runtime.ask: neither the log nor the sessions keep the raw id."""
+    raw = 7391846622
+    turn = runtime.ask_sync("telegram", raw, "晋城的专业镇企业营收首次达到5亿元，能拿多少奖励？")
+    runtime.feedback(turn.question_id, -1, "金额不对")
+    runtime.ask_sync("wechat", "oXq9-openid-rawtest", "找哪个部门？")
+    data_dir = runtime.config.data_dir
+    blobs = b"".join(p.read_bytes() for p in data_dir.rglob("*.sqlite*"))
+    assert runtime.config.log_db.exists() and b"SQLite format 3" in blobs
+    assert str(raw).encode() not in blobs and b"oXq9-openid-rawtest" not in blobs
+    rows = runtime.qlog.rows()
+    assert [r["feedback_reason"] for r in rows] == ["金额不对", None]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -318,6 +319,9 @@ async def test_staff_upload_bad_file_and_cancel_change_nothing(api, tg, config, 
 
     await api.send_document(STAFF, "某办法\n内容。\n".encode(), "某办法.txt")
     preview = await api.next_message(STAFF)
+    await api.click(OWNER, preview, "确认添加")                    # not staff: refused, nothing added
+    refused = await api.wait_for(lambda s: s.method == "answerCallbackQuery" and s.params.get("show_alert"))
+    assert refused.params["text"] == REFUSAL
     await api.click(STAFF, preview, "取消")
     cancelled = await api.wait_for(lambda s: s.chat_id == STAFF and "已取消" in s.text)
     assert "没有任何改动" in cancelled.text
@@ -385,6 +389,65 @@ async def test_real_assistant_conversation(api, tmp_path, real_assistant):
         await api.send_text(OWNER, "晋城高平，营收首次过了5亿")
         answer = await api.next_message(OWNER, timeout=60)
         assert "10万" in answer.text and "晋市政办〔2023〕39号" in answer.text
+    finally:
+        await harness.stop()
+        runtime.close()
+    assert harness.errors == []
+
+
+# ---------------------------------------------------------------------------------------------- real kb.admin
+
+POLICIES = Path(__file__).resolve().parent.parent.parent / "shared" / "policies"
+
+
+async def test_real_kb_admin_preview_bad_file_and_cancel(api, tmp_path):
+    pytest.importorskip("kb.admin")
+    config = make_config(tmp_path, staff_ids=frozenset({STAFF}), rules_dir=tmp_path / "rules")
+    config.documents_dir.mkdir(parents=True)
+    config.rules_dir.mkdir()
+    runtime = make_runtime(config, FakeAssistant(config.documents_dir))
+    harness = await BotHarness(api, config, runtime).start()      # kb_admin=None: the real kb.admin
+    try:
+        await api.send_document(STAFF, b"%PDF-1.4 this is not really a pdf", "坏文件.pdf")
+        error = await api.next_message(STAFF)
+        assert "无法添加《坏文件.pdf》" in error.text and "没有任何改动" in error.text
+
+        source = POLICIES / "jincheng-2023-39-support-policies.txt"
+        await api.send_document(STAFF, source.read_bytes(), source.name)
+        preview = await api.next_message(STAFF)
+        assert "晋市政办〔2023〕39号" in preview.text and "2025-12-31" in preview.text and "晋城市" in preview.text
+        await api.click(STAFF, preview, "取消")
+        await api.wait_for(lambda s: s.chat_id == STAFF and "已取消" in s.text)
+        assert list(config.documents_dir.iterdir()) == [] and runtime.assistant.reloads == 0
+    finally:
+        await harness.stop()
+        runtime.close()
+    assert harness.errors == []
+
+
+@pytest.mark.slow
+async def test_real_kb_admin_upload_confirmed_then_answered(api, tmp_path):
+    pytest.importorskip("kb.admin")
+    config = make_config(tmp_path, staff_ids=frozenset({STAFF}), rules_dir=tmp_path / "rules")
+    config.documents_dir.mkdir(parents=True)
+    config.rules_dir.mkdir()
+    runtime = make_runtime(config, FakeAssistant(config.documents_dir))
+    harness = await BotHarness(api, config, runtime).start()
+    try:
+        source = POLICIES / "xiangning-2023-30-implementation-plan.txt"
+        await api.send_document(STAFF, source.read_bytes(), "乡宁实施方案.txt")
+        preview = await api.next_message(STAFF)
+        assert "乡政办发〔2023〕30号" in preview.text
+        await api.click(STAFF, preview, "确认添加")
+        done = await api.wait_for(lambda s: s.chat_id == STAFF and ("已添加" in s.text or "没有添加" in s.text),
+                                  timeout=180)
+        assert "✅ 已添加" in done.text and "条条款" in done.text, done.text
+        assert runtime.assistant.reloads == 1
+        assert len(list(config.documents_dir.glob("*.yaml"))) == 1
+
+        await api.send_text(OWNER, "乡宁县促进专业镇高质量发展实施方案的目标是什么？")
+        answer = await api.next_message(OWNER)
+        assert answer.text.startswith("根据《乡宁县促进专业镇高质量发展实施方案》")
     finally:
         await harness.stop()
         runtime.close()

@@ -164,6 +164,26 @@ async def test_per_chat_processor_keeps_order_within_a_chat_and_runs_chats_concu
     assert proc._locks == {}                      # no lock left behind
 
 
+async def test_a_flooding_chat_holds_one_slot_not_all():
+    from telegram import Chat, Message, Update
+    proc = PerChatUpdateProcessor(2)
+    release = asyncio.Event()
+
+    def update(chat_id: int, n: int) -> Update:
+        return Update(n, message=Message(n, None, Chat(chat_id, "private"), text=str(n)))
+
+    async def work(wait: bool):
+        if wait:
+            await release.wait()
+
+    flood = [asyncio.create_task(proc.process_update(update(1, i), work(True))) for i in range(10)]
+    other = asyncio.create_task(proc.process_update(update(2, 99), work(False)))
+    await asyncio.wait_for(other, 5)              # served although chat 1 has 10 updates waiting
+    assert proc.current_concurrent_updates == 1
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*flood), 5)
+
+
 # ------------------------------------------------------------------ the fake server's HTML check
 
 def test_fake_server_parses_html_like_telegram():
@@ -171,3 +191,22 @@ def test_fake_server_parses_html_like_telegram():
     for bad in ("<script>x</script>", "a & b", "<b>x", "x</b>", "a > b"):
         with pytest.raises(ApiError):
             parse_html(bad)
+
+
+async def test_message_rate_limiter_does_not_spend_the_budget_on_typing_actions():
+    from bot.adapters.telegram import MessageRateLimiter
+    limiter = MessageRateLimiter(overall_max_rate=1, overall_time_period=3600, max_retries=0)
+    await limiter.initialize()
+    calls = []
+
+    async def call(endpoint):
+        calls.append(endpoint)
+        return True
+
+    for _ in range(20):     # would wait an hour each if they were counted
+        await asyncio.wait_for(limiter.process_request(call, ("sendChatAction",), {}, "sendChatAction",
+                                                       {"chat_id": 1}, None), 5)
+    await asyncio.wait_for(limiter.process_request(call, ("sendMessage",), {}, "sendMessage",
+                                                   {"chat_id": 1}, None), 5)
+    assert calls == ["sendChatAction"] * 20 + ["sendMessage"]
+    await limiter.shutdown()

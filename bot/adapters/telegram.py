@@ -134,34 +134,54 @@ class RateLimiter:
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Updates from different chats run concurrently (a slow answer never stalls other chats);
     updates from one chat run one at a time, in the order they arrived, so a follow-up is never
-    answered before the question it follows."""
+    answered before the question it follows.
+
+    The chat's turn is awaited *before* taking one of the `max_concurrent_updates` slots, so a user
+    flooding the bot queues behind their own messages without holding slots other chats need."""
 
     def __init__(self, max_concurrent_updates: int = 128):
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
-            await coroutine
+            await super().process_update(update, coroutine)
             return
         key = chat.id
-        lock = self._locks.setdefault(key, asyncio.Lock())   # FIFO: tasks arrive in update order
+        # no await before acquiring: tasks start in update order and asyncio.Lock is FIFO
+        lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock:
-                await coroutine
+                await super().process_update(update, coroutine)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:
                 del self._waiting[key], self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine
 
     async def initialize(self) -> None:
         pass
 
     async def shutdown(self) -> None:
         pass
+
+
+class MessageRateLimiter(AIORateLimiter):
+    """PTB's AIORateLimiter (Telegram's 30 messages/s overall, 20/min per group, retries on 429), but
+    "typing" actions and callback answers are not messages and don't spend that budget: otherwise
+    every answer would cost two slots and a busy bot would stall its own replies."""
+    UNLIMITED = frozenset({"sendChatAction", "answerCallbackQuery", "getMe", "setMyCommands",
+                           "deleteWebhook", "setWebhook", "getFile"})
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):
+        if endpoint in self.UNLIMITED:
+            return await callback(*args, **kwargs)
+        return await super().process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
 
 
 def callback_fits(data: str) -> bool:
@@ -553,7 +573,8 @@ def build_application(config: Config, runtime: "Runtime", *, base_url: str | Non
 
     `base_url` (default: config.telegram_base_url, else Telegram's) is PTB's form, e.g.
     `http://127.0.0.1:8081/bot`; `base_file_url` defaults to the matching `/file/bot` URL.
-    `rate_limiter`: True → PTB's AIORateLimiter (Telegram's limits), False → none, or an instance.
+    `rate_limiter`: True → `MessageRateLimiter` (PTB's AIORateLimiter with Telegram's limits),
+    False → none (tests, benchmarks), or any BaseRateLimiter instance.
     `kb_admin`: the object with `inspect_file` / `add_document` (default: the module kb.admin)."""
     token = token or config.telegram_token
     if not token:
@@ -566,7 +587,7 @@ def build_application(config: Config, runtime: "Runtime", *, base_url: str | Non
                .concurrent_updates(PerChatUpdateProcessor(max_concurrent_updates))
                .post_init(_post_init))
     if rate_limiter is True:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+        builder = builder.rate_limiter(MessageRateLimiter(max_retries=2))
     elif rate_limiter:
         builder = builder.rate_limiter(rate_limiter)
     app = builder.build()
@@ -578,6 +599,31 @@ def build_application(config: Config, runtime: "Runtime", *, base_url: str | Non
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+async def start_application(app: Application, *, webhook_url: str | None = None, secret_token: str | None = None,
+                            listen: str = "127.0.0.1", port: int = 8443, poll_timeout: float = 10) -> None:
+    """Start `app` inside an event loop someone else runs (what `run_polling` / `run_webhook` do,
+    without owning the loop): initialize, the command menu, long polling or the webhook server, start."""
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    if webhook_url:
+        await app.updater.start_webhook(listen=listen, port=port, url_path=urlparse(webhook_url).path.lstrip("/"),
+                                        webhook_url=webhook_url, secret_token=secret_token,
+                                        allowed_updates=ALLOWED_UPDATES)
+    else:
+        await app.updater.start_polling(timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES)
+    await app.start()
+
+
+async def stop_application(app: Application) -> None:
+    """Undo `start_application`: stop fetching updates, finish the handlers running, close the bot."""
+    if app.updater and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    await app.shutdown()
 
 
 @click.command(help="Run the Telegram bot (long polling, or --webhook URL).")

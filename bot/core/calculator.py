@@ -43,11 +43,13 @@ def items_in(text: str, rules: RuleSet) -> list[FixedAward]:
     for r in rules.fixed_awards:
         if any(t.lower() in low for t in r.triggers) and not any(x in text for x in r.excludes):
             found.append(r)
-    # 中华老字号 also contains 老字号-like triggers of others only by name; a more specific
-    # brand wins over a generic one that is a substring of it
-    names = {t for r in found for t in r.triggers}
-    return [r for r in found if not any(t != u and t in u and t in text and u in text
-                                        for t in r.triggers for u in names)]
+    # a row named only by words that are part of another row's longer match (保护工程 inside
+    # 地理标志保护工程 belongs to the same row; 老字号 words of different brands are distinct) yields
+    matched = {r.id: [t for t in r.triggers if t.lower() in low] for r in found}
+    def shadowed(r):
+        others = [u for o in found if o.id != r.id for u in matched[o.id]]
+        return all(any(t != u and t in u for u in others) for t in matched[r.id])
+    return [r for r in found if not shadowed(r)]
 
 
 def applicable(rows, region: str | None, gaz: Gazetteer):

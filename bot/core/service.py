@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 MAX_CHARS = 500
 RESET_WORDS = ("重新开始", "重置", "清除", "从头开始", "/reset")
 REWARD = re.compile(r"奖励|奖补|补贴|补助|奖金|奖多少|能拿|拿多少|给多少|多少钱|一共|有奖|有什么支持|有啥支持|能获得|能得到|扶持多少|支持多少|奖吗")
-RECOGNITION = re.compile(r"认定|申报|够不够|够格|够资格|达标吗|条件|标准|要求|门槛|评定|评上|创建")
+RECOGNITION = re.compile(r"认定|申报|够不够|够格|够资格|达标吗|条件|标准|要求|门槛|评定|评上|创建|要达到|需要达到|达到多少")
 OFFICE = re.compile(r"哪个部门|什么部门|找谁|找哪|负责单位|责任单位|哪个单位|联系电话|电话|联系谁|办理")
 DOMAIN = re.compile(r"专业镇|奖|补|政策|营收|产值|认定|申报|龙头|老字号|地理标志|认证|资金|目标|领导小组|责任单位|"
                     r"部门|园区|用地|土地|环评|融资|担保|贷款|上市|人才|培训|标准|品牌|电商|展会|专精特新|企业")
@@ -74,6 +74,8 @@ class Assistant:
         embedder = embedder or make_embedder(config.embedder_backend, config.embedder_model,
                                              config.embed_batch_size)
         if build:
+            from kb.admin import recover
+            recover(config, rebuild=False)   # a staff change a killed process left half-done
             build_kb(config, progress=True, embedder=embedder)
         cur = current_dir(config.data_dir)
         if cur is None:
@@ -83,7 +85,7 @@ class Assistant:
         index = LoadedIndex.load(cur)
         gaz = Gazetteer.load()
         rules = load_rules(config.rules_dir, set(kb.clauses), gaz)
-        retriever = Retriever(kb, index, embedder, gaz, config.rrf_k, config.candidates)
+        retriever = Retriever(kb, index, embedder, gaz, config.rrf_k, config.candidates, config.sparse_weight)
         return cls(config, kb, retriever, rules, gaz, today, index.manifest.build_id)
 
     def reloaded(self) -> tuple["Assistant", dict]:
@@ -138,7 +140,8 @@ class Assistant:
             facts.level = pending["level"]
         session.facts.update(new.as_dict())
         ans = self._route(q_for_intent, facts, session)
-        if ans.status == CLARIFY:
+        if ans.status == CLARIFY or (ans.status == ANSWERED and (ans.rewards or ans.rule_ids)):
+            # a clarify waits for its facts; an amount can be recomputed when a fact is corrected
             session.pending = {"question": q_for_intent, "level": facts.level}
         else:
             session.pending = None
@@ -169,32 +172,41 @@ class Assistant:
         asks_new = bool(re.search(r"哪些|是谁|什么|怎么|如何|吗[？?]?$|[？?]$", q)) and not has_facts
         return has_facts and not asks_new or (not asks_new and len(q) <= 12)
 
+    def rules_in_force(self) -> RuleSet:
+        """Rule rows whose source document answers today (not retired, not superseded)."""
+        live = self.kb.live_documents(self.today())
+        keep = lambda rows: [r for r in rows if r.source.doc in live]  # noqa: E731
+        rs = self.rules
+        return RuleSet(keep(rs.revenue_tiers), keep(rs.fixed_awards), keep(rs.recognition_thresholds),
+                       keep(rs.policy_terms), keep(rs.contacts), rs.versions)
+
     # ---- routing ---------------------------------------------------------------------------------
     def _route(self, q: str, facts: Facts, session: Session) -> Answer:
-        items = calc.items_in(q, self.rules)
+        rules = self.rules_in_force()
+        items = calc.items_in(q, rules)
         wants_reward = bool(REWARD.search(q)) or bool(items and re.search(r"多少|几|吗|怎么", q))
         if facts.outside and not facts.region:
             return self._not_found(q, f"现有知识库只收录了山西省晋城市、忻州市和临汾市乡宁县的专业镇政策，"
                                       f"没有关于{facts.outside}的内容。")
         if RECOGNITION.search(q) and not items and not (wants_reward and facts.revenue_yuan) and \
                 re.search(r"专业镇|区级|市级|县级|产值|龙头|配套", q):
-            rec = self._recognition(q, facts)
+            rec = self._recognition(q, facts, rules)
             if rec:
                 return rec
-        if OFFICE.search(q) and not wants_reward:
+        if OFFICE.search(q) and not re.search(r"多少|几", q):
             return self._office(q, facts)
         if wants_reward or items or (facts.revenue_yuan and re.search(r"首次|第一次|突破|达到|过了", q)):
-            return self._reward(q, facts, items)
+            return self._reward(q, facts, items, rules)
         return self._facts_answer(q, facts)
 
     # ---- rewards -----------------------------------------------------------------------------------
-    def _reward(self, q: str, facts: Facts, items) -> Answer:
+    def _reward(self, q: str, facts: Facts, items, rules: RuleSet) -> Answer:
         region = facts.region
         if region and not self.retriever.allowed_docs(region, self.today()):
             return self._no_docs_for(region)
-        regional_rules = calc.applicable(self.rules.revenue_tiers + self.rules.fixed_awards, region, self.gaz)
+        regional_rules = calc.applicable(rules.revenue_tiers + rules.fixed_awards, region, self.gaz)
         if region and not regional_rules:
-            return self._no_amounts_for(q, facts, items)
+            return self._no_amounts_for(q, facts, items, rules)
         if not items and facts.revenue_yuan is None:
             missing = []
             if not region:
@@ -207,11 +219,13 @@ class Assistant:
             return Answer(CLARIFY, text, asked_for=["region", "revenue", "agricultural"][: len(missing)])
         result = calc.RewardResult()
         if facts.revenue_yuan is not None and (REWARD.search(q) or re.search(r"营收|收入|销售|首次|突破|达到", q)):
-            calc.revenue_reward(facts, self.rules, self.gaz, result)
-        calc.fixed_rewards(items, facts, self.rules, self.gaz, result)
-        return self._compose_reward(q, facts, result)
+            calc.revenue_reward(facts, rules, self.gaz, result)
+        calc.fixed_rewards(items, facts, rules, self.gaz, result)
+        if not result.outcomes and not result.misses and not result.other_region_rules:
+            return self._facts_answer(q, facts)
+        return self._compose_reward(q, facts, result, rules)
 
-    def _compose_reward(self, q: str, facts: Facts, result: calc.RewardResult) -> Answer:
+    def _compose_reward(self, q: str, facts: Facts, result: calc.RewardResult, rules: RuleSet) -> Answer:
         today = self.today()
         lines, warnings, cites, rule_ids = [], [], [], []
         total = result.total_yuan
@@ -239,7 +253,7 @@ class Assistant:
         if result.outcomes and not facts.region:
             lines.append("以上依据为晋城市政策，适用于晋城市（含城区、泽州、高平、阳城、陵川、沁水）专业镇企业。")
         if len(fixed) > 1 or any(o.amount_yuan for o in fixed):
-            nd = next((t for t in self.rules.policy_terms if t.kind == "no_double_reward"), None)
+            nd = next((t for t in rules.policy_terms if t.kind == "no_double_reward"), None)
             if nd and any(self.gaz.covers(nd.region, self.kb.documents[self.kb.clauses[o.clause_id].doc_id].region)
                           for o in fixed):
                 lines.append(f"注意：{nd.text}。")
@@ -262,7 +276,7 @@ class Assistant:
         status = ANSWERED
         return Answer(status, "\n".join(lines), cites, rewards, total, warnings, rule_ids=rule_ids)
 
-    def _no_amounts_for(self, q: str, facts: Facts, items) -> Answer:
+    def _no_amounts_for(self, q: str, facts: Facts, items, rules: RuleSet) -> Answer:
         region = facts.region
         hits = self.retriever.search(q + " 奖励 支持 资金", 3, region, self.today())
         lines = [f"{region}适用的现有政策文件中，没有规定具体的奖励金额，因此无法为您计算奖励。"]
@@ -271,7 +285,7 @@ class Assistant:
             c = self.citation(h.clause_id)
             cites.append(c)
             lines.append(f"{region}相关文件提到：{self._best_sentences(q, h.clause_id, 1)}（{c.number} {c.clause}）")
-        other = sorted({r.region for r in self.rules.revenue_tiers + self.rules.fixed_awards})
+        other = sorted({r.region for r in rules.revenue_tiers + rules.fixed_awards})
         if other:
             lines.append(f"说明：{'、'.join(other)}的《支持专业镇高质量发展若干政策》设有营收达标等奖励，"
                          f"但只适用于{'、'.join(other)}的企业，不适用于{region}。具体支持请咨询当地工信部门。")
@@ -282,8 +296,8 @@ class Assistant:
                                  f"目前收录：晋城市（含各县市区）、晋城市城区、忻州市、乡宁县的文件。")
 
     # ---- recognition thresholds ------------------------------------------------------------------
-    def _recognition(self, q: str, facts: Facts) -> Answer | None:
-        rows = self.rules.recognition_thresholds
+    def _recognition(self, q: str, facts: Facts, rules: RuleSet) -> Answer | None:
+        rows = rules.recognition_thresholds
         region = facts.region
         if region:
             rows = [r for r in rows if self.gaz.covers(r.region, region) or r.region == region]
@@ -382,8 +396,9 @@ class Assistant:
         for rank, h in enumerate(hits[:3]):
             c = self.kb.clauses[h.clause_id]
             head = 0.5 * self._overlap(q, c.heading)
+            topic = frozenset(tokenize(c.heading))
             for s in self._sentences(h.clause_id):
-                score = self._overlap(q, s) + head
+                score = self._overlap(q, s, topic) + head
                 if wants_number and re.search(r"\d", s):
                     score *= 1.3
                 if wants_person and c.kind == "name_list" and "：" in s:
@@ -405,8 +420,8 @@ class Assistant:
         lines.extend(w)
         return Answer(ANSWERED, "\n".join(lines), cites, [], None, w)
 
-    def _overlap(self, q: str, sentence: str) -> float:
-        qt = set(tokenize(q))
+    def _overlap(self, q: str, sentence: str, exclude: frozenset = frozenset()) -> float:
+        qt = set(tokenize(q)) - exclude
         st = set(tokenize(sentence))
         top = max(self._idf.values(), default=1.0)
         return sum(self._idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) for t in qt & st)
@@ -420,9 +435,10 @@ class Assistant:
     def _best_sentences(self, q: str, clause_id: str, n: int) -> str:
         sents = self._sentences(clause_id)
         wants_number = bool(re.search(r"多少|目标|几|规模|比重|金额", q))
+        topic = frozenset(tokenize(self.kb.clauses[clause_id].heading))
 
         def score(i: int) -> float:
-            v = self._overlap(q, sents[i])
+            v = self._overlap(q, sents[i], topic)
             return v * 1.3 if wants_number and re.search(r"\d", sents[i]) else v
         ranked = sorted(range(len(sents)), key=lambda i: (-score(i), i))
         top = score(ranked[0])

@@ -6,7 +6,8 @@ methods the bot uses, faithfully enough to catch real mistakes:
 - getUpdates: long poll (`timeout`), `offset` confirms updates (they stay until confirmed, as on
   Telegram), 409 while a webhook is set. Pending long polls are woken on `close()`.
 - setWebhook / deleteWebhook / getWebhookInfo: with a webhook set, injected updates are POSTed to it,
-  in order, with the `X-Telegram-Bot-Api-Secret-Token` header, like Telegram does.
+  in order, with the `X-Telegram-Bot-Api-Secret-Token` header, retried while it cannot be reached,
+  like Telegram does. A non-200 answer is recorded in `webhook_errors`.
 - sendMessage / editMessageText: `parse_mode=HTML` is parsed like Telegram does (only Telegram's tags,
   only the named entities `&lt; &gt; &amp; &quot;` and numeric ones; anything else is a 400), and the
   4096 limit is checked on the visible text in UTF-16 code units.
@@ -140,6 +141,7 @@ class FakeBotAPI:
     commands: list[dict] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=lambda: {"url": "", "secret_token": None})
     webhook_errors: list[str] = field(default_factory=list)
+    webhook_retries: int = 0
 
     def __post_init__(self):
         self._updates: list[dict] = []
@@ -381,12 +383,20 @@ class FakeBotAPI:
                 await self._notify()
                 continue
             headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
-            try:
-                async with self._client.post(url, json=update, headers=headers) as r:
-                    if r.status != 200:
-                        self.webhook_errors.append(f"{r.status} for update {update['update_id']}")
-            except aiohttp.ClientError as e:
-                self.webhook_errors.append(f"{type(e).__name__}: {e}")
+            # Like Telegram, retry while the webhook server cannot be reached (PTB sets the webhook
+            # just before its server listens); this backoff imitates Telegram's, it syncs no test.
+            for attempt in range(40):
+                try:
+                    async with self._client.post(url, json=update, headers=headers) as r:
+                        if r.status != 200:
+                            self.webhook_errors.append(f"{r.status} for update {update['update_id']}")
+                    break
+                except aiohttp.ClientConnectionError as e:
+                    self.webhook_retries += 1
+                    if attempt == 39 or self._closing:
+                        self.webhook_errors.append(f"{type(e).__name__}: {e}")
+                        break
+                    await asyncio.sleep(min(0.02 * 2 ** attempt, 0.5))
             await self._notify()
 
     def _check_text(self, p: dict, key: str = "text") -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlite_utils
 import yaml
 
-from bot.adapters.telegram import build_application
+from bot.adapters.telegram import build_application, start_application, stop_application
 from bot.config import Config, load_config
 from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Citation, Reward, Session
 from bot.errors import KBError
@@ -101,6 +101,10 @@ class FakeAssistant:
         if "revenue_yi" in facts:
             out.append(f"营业收入：{facts['revenue_yi']:g} 亿元")
         return out
+
+    def is_current(self) -> bool:
+        """Runtime asks whether another process swapped in a newer build; the fake never goes stale."""
+        return True
 
     def reloaded(self):
         new = FakeAssistant(self.documents_dir, self.gate)
@@ -223,28 +227,19 @@ class BotHarness:
         self.app.error_handlers.clear()
         self.app.add_error_handler(self._collect)
         self.app.error_handlers.update(others)
-        await self.app.initialize()
-        if self.app.post_init:            # as run_polling / run_webhook do
-            await self.app.post_init(self.app)
         if self.mode == "polling":
-            await self.app.updater.start_polling(timeout=10)
+            await start_application(self.app, poll_timeout=10)
         else:
             port = free_port()
             self.webhook_url = f"http://127.0.0.1:{port}/telegram/hook"
-            await self.app.updater.start_webhook(listen="127.0.0.1", port=port, url_path="telegram/hook",
-                                                 webhook_url=self.webhook_url, secret_token=WEBHOOK_SECRET)
-        await self.app.start()
+            await start_application(self.app, webhook_url=self.webhook_url, secret_token=WEBHOOK_SECRET,
+                                    listen="127.0.0.1", port=port)
         return self
 
     async def stop(self) -> None:
-        if self.app is None:
-            return
-        app, self.app = self.app, None
-        if app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await app.shutdown()
+        if self.app is not None:
+            app, self.app = self.app, None
+            await stop_application(app)
 
     @property
     def policy_bot(self):
