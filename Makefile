@@ -18,6 +18,11 @@ PIP := .venv/bin/pip -q --disable-pip-version-check
 	$(PIP) install -r requirements-st.txt
 	touch $@
 
+# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser).
+.venv/.browser: scripts/install_browser.sh
+	bash scripts/install_browser.sh || echo "chromium not installed: the browser test will be skipped" >&2
+	touch $@
+
 run: .venv/.runtime
 	$(PY) -m bot run
 
@@ -27,11 +32,12 @@ chat: .venv/.runtime
 build: .venv/.runtime
 	$(PY) -m bot build
 
-test: .venv/.dev
+test: .venv/.dev .venv/.browser
 	$(PY) -m pytest
 
 bench: .venv/.dev
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.answers
+	$(PY) -m benchmarks.telegram_bench
 
 clean:
 	rm -rf var

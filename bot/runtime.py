@@ -51,7 +51,8 @@ class Runtime:
     def _maybe_refresh(self) -> None:
         """Another process (kb add, build) swapped in a new build: load it in the background and
         keep answering with the current one until it is ready."""
-        if self._refreshing.is_set() or self.assistant.is_current():
+        is_current = getattr(self.assistant, "is_current", None)
+        if self._refreshing.is_set() or is_current is None or is_current():
             return
         self._refreshing.set()
 

@@ -77,7 +77,8 @@ class SentenceTransformerEmbedder:
         except Exception as e:  # the library raises many kinds for a missing model
             raise ConfigError(f"sentence-transformers model {model!r} not found locally: {e}") from e
         self.model = model
-        self.dim = int(self._m.get_sentence_embedding_dimension())
+        dim_of = getattr(self._m, "get_embedding_dimension", None) or self._m.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
         self.batch_size = batch_size
 
     def passages(self, texts: list[str]) -> np.ndarray:

@@ -294,7 +294,7 @@ async def test_staff_upload_confirmed_then_answered(api, tg, config, kb_admin, t
     await api.wait_for(lambda s: s.chat_id == STAFF and "正在添加" in s.text)
     done = await api.wait_for(lambda s: s.chat_id == STAFF and "已添加" in s.text)
     assert "upload-1" in done.text and "2 条条款" in done.text
-    assert kb_admin.added == [title]
+    assert kb_admin.added == [title] and kb_admin.overrides == [None]
     assert tg_runtime.assistant.reloads == 1                       # runtime.reload() swapped it in
     assert list((config.data_dir / "uploads").iterdir()) == []     # the staged copy is gone
     assert api.message(STAFF, preview.message["message_id"]).get("reply_markup") is None
@@ -327,6 +327,16 @@ async def test_staff_upload_bad_file_and_cancel_change_nothing(api, tg, config, 
     assert "没有任何改动" in cancelled.text
     assert kb_admin.added == [] and tg_runtime.assistant.reloads == 0
     assert list((config.data_dir / "uploads").iterdir()) == []
+
+
+async def test_staff_caption_corrects_detected_fields(api, tg, kb_admin):
+    await api.send_document(STAFF, "某补助办法\n内容。\n".encode(), "办法.txt",
+                            caption="文号：晋市工信发〔2026〕7号\nvalid_until = 2030-12-31\n随便写的一行")
+    preview = await api.next_message(STAFF)
+    assert "按文件说明改为：\n文号：晋市工信发〔2026〕7号\n有效期至：2030-12-31" in preview.text
+    await api.click(STAFF, preview, "确认添加")
+    await api.wait_for(lambda s: s.chat_id == STAFF and "已添加" in s.text)
+    assert kb_admin.overrides == [{"number": "晋市工信发〔2026〕7号", "valid_until": "2030-12-31"}]
 
 
 async def test_non_staff_are_refused_and_logged(api, tg, config, tg_runtime, kb_admin, caplog):

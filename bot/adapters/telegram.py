@@ -257,6 +257,24 @@ class PendingUpload:
     name: str
     user_id: int
     chat_id: int
+    overrides: dict[str, str] | None = None
+
+
+# Staff can correct what detection gets wrong in the file's caption, one "字段：值" per line.
+CAPTION_FIELDS = {"标题": "title", "文号": "number", "发文机关": "issuer", "地区": "region", "适用地区": "region",
+                  "成文日期": "date", "生效日期": "valid_from", "有效期至": "valid_until", "类别": "kind"}
+FIELD_LABELS = {v: k for k, v in reversed(list(CAPTION_FIELDS.items()))}    # number → 文号
+CAPTION_FIELDS.update({v: v for v in CAPTION_FIELDS.values()})
+
+
+def parse_overrides(caption: str | None) -> dict[str, str]:
+    """`文号：晋市政办〔2023〕39号` / `valid_until=2025-12-31` lines of a caption → add_document overrides."""
+    out: dict[str, str] = {}
+    for line in (caption or "").splitlines():
+        m = re.match(r"\s*([^:：=]+?)\s*[:：=]\s*(.+?)\s*$", line)
+        if m and m.group(1).lower() in CAPTION_FIELDS:
+            out[CAPTION_FIELDS[m.group(1).lower()]] = m.group(2)
+    return out
 
 
 # ---------------------------------------------------------------------- the bot
@@ -488,11 +506,15 @@ class PolicyBot:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        self.uploads[token] = PendingUpload(path, name, user.id, chat.id)
+        overrides = parse_overrides(update.message.caption)
+        self.uploads[token] = PendingUpload(path, name, user.id, chat.id, overrides or None)
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("✅ 确认添加", callback_data=f"u:y:{token}"),
                                           InlineKeyboardButton("✖ 取消", callback_data=f"u:n:{token}")]])
+        given = "".join(f"\n{FIELD_LABELS[k]}：{v}" for k, v in overrides.items())
         text = (f"收到《{name}》，识别结果：\n" + "\n".join(draft.describe())
-                + "\n\n确认添加到知识库吗？添加后会重建索引。")
+                + (f"\n\n按文件说明改为：{given}" if given else "")
+                + "\n\n确认添加到知识库吗？添加后会重建索引。"
+                + ("" if given else "\n识别有误时，可重新发送文件并在说明里写明，例如“文号：晋市政办〔2023〕39号”。"))
         await self.send_text(context.bot, chat.id, text, keyboard)
 
     async def _cb_upload(self, update: Update, context, rest: str) -> None:
@@ -517,7 +539,8 @@ class PolicyBot:
         await self.send_text(context.bot, chat_id, f"正在添加《{pending.name}》并重建索引，请稍候……")
         await self._typing(context.bot, chat_id)
         try:
-            report = await asyncio.to_thread(self.kb_admin().add_document, self.config, pending.path, pending.name)
+            report = await asyncio.to_thread(self.kb_admin().add_document, self.config, pending.path, pending.name,
+                                             pending.overrides)
         except KBError as e:
             log.warning("upload of %r failed: %s", pending.name, e)
             pending.path.unlink(missing_ok=True)

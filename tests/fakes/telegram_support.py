@@ -2,17 +2,13 @@
 and `BotHarness`, which runs the real PTB Application against `tests.fakes.telegram_api.FakeBotAPI`."""
 from __future__ import annotations
 
-import contextlib
-import inspect
 import re
 import shutil
 import socket
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
 import yaml
 
 from bot.adapters.telegram import build_application, start_application, stop_application
@@ -140,6 +136,7 @@ class FakeKBAdmin:
     def __init__(self):
         self.inspected: list[str] = []
         self.added: list[str] = []
+        self.overrides: list[dict | None] = []
 
     def inspect_file(self, path: Path, original_name: str) -> Draft:
         self.inspected.append(original_name)
@@ -153,6 +150,7 @@ class FakeKBAdmin:
 
     def add_document(self, config: Config, path: Path, original_name: str, overrides: dict | None = None) -> AddReport:
         draft = self.inspect_file(path, original_name)
+        self.overrides.append(overrides)
         doc_id = "upload-" + str(len(self.added) + 1)
         config.documents_dir.mkdir(parents=True, exist_ok=True)
         target = config.documents_dir / f"{doc_id}.txt"
@@ -169,32 +167,8 @@ def make_config(tmp: Path, **changes) -> Config:
 
 def make_runtime(config: Config, assistant) -> Runtime:
     """A Runtime over `assistant` with its sessions and question log in `config.data_dir`."""
-    with _sqlite_utils_compat():
-        sessions = SessionStore(config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
-        qlog = QuestionLog(config.log_db, config.log_salt)
-    return Runtime(config, assistant, sessions, qlog)
-
-
-@contextlib.contextmanager
-def _sqlite_utils_compat():
-    """bot/sessions.py opens `sqlite_utils.Database(path, check_same_thread=False)`, which
-    sqlite-utils 4.2.1 does not accept (reported to the core's owner). Until that is fixed, open the
-    connection the way it is meant, here only; a no-op once sqlite-utils accepts the argument."""
-    original = sqlite_utils.Database
-    if "check_same_thread" in inspect.signature(original.__init__).parameters:
-        yield
-        return
-
-    def database(filename_or_conn=None, *args, **kwargs):
-        if "check_same_thread" in kwargs:
-            filename_or_conn = sqlite3.connect(str(filename_or_conn), check_same_thread=kwargs.pop("check_same_thread"))
-        return original(filename_or_conn, *args, **kwargs)
-
-    sqlite_utils.Database = database
-    try:
-        yield
-    finally:
-        sqlite_utils.Database = original
+    sessions = SessionStore(config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
+    return Runtime(config, assistant, sessions, QuestionLog(config.log_db, config.log_salt))
 
 
 def free_port() -> int:
