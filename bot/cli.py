@@ -1,6 +1,7 @@
 """`python -m bot <command>`: the one command-line entry. Logs go to stderr, results to stdout."""
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
@@ -79,3 +80,19 @@ def load(ctx):
         return load_config(ctx.obj.get("config_path") if ctx.obj else None)
     except ConfigError as e:
         raise click.ClickException(str(e))
+
+
+def plain_errors(fn):
+    """A command decorator: BotError (KBError, RuleError…) and OSError become a clean `Error: …` and
+    exit code 1, never a traceback."""
+    from bot.errors import BotError
+
+    @functools.wraps(fn)
+    def wrapper(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except BotError as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            raise click.ClickException(f"{getattr(e, 'filename', '') or ''} {e.strerror or e}".strip()) from None
+    return wrapper

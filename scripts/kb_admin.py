@@ -4,7 +4,6 @@ Results go to stdout, progress and logs to stderr; every error is one plain sent
 """
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from pathlib import Path
@@ -13,25 +12,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli import load
-from bot.errors import BotError
+from bot.cli import load, plain_errors
 
 log = logging.getLogger(__name__)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-def _plain_errors(fn):
-    """KBError and friends become a clean `Error: …` and exit code 1."""
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except BotError as e:
-            raise click.ClickException(str(e)) from None
-        except OSError as e:
-            raise click.ClickException(f"{getattr(e, 'filename', '') or ''} {e.strerror or e}".strip()) from None
-    return wrapper
 
 
 def _overrides(region, valid_from, valid_until, title, number, issuer=None, date=None, kind=None) -> dict:
@@ -118,7 +103,7 @@ def _report_add(rep) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @meta_options
 @click.pass_context
-@_plain_errors
+@plain_errors
 def add_cmd(ctx, file, region, valid_from, valid_until, title, number, issuer, date_, kind, yes, verify_,
             questions):
     """Add FILE (.txt in UTF-8/GBK/GB18030, .docx, .pdf with text) to the knowledge base."""
@@ -141,7 +126,7 @@ def add_cmd(ctx, file, region, valid_from, valid_until, title, number, issuer, d
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @meta_options
 @click.pass_context
-@_plain_errors
+@plain_errors
 def replace_cmd(ctx, old, file, region, valid_from, valid_until, title, number, issuer, date_, kind, yes,
                 verify_, questions):
     """Replace document OLD by FILE; the new version supersedes OLD from its valid-from date."""
@@ -166,7 +151,7 @@ def replace_cmd(ctx, old, file, region, valid_from, valid_until, title, number, 
 @click.option("--verify", "verify_", is_flag=True, help="First list the golden answers that would change.")
 @click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
-@_plain_errors
+@plain_errors
 def retire_cmd(ctx, doc, yes, verify_, questions):
     """Retire DOC: kept for history, no longer used in answers."""
     from kb import admin
@@ -184,7 +169,7 @@ def retire_cmd(ctx, doc, yes, verify_, questions):
 
 @group.command("list")
 @click.pass_context
-@_plain_errors
+@plain_errors
 def list_cmd(ctx):
     """List the documents with their state."""
     from kb import admin
@@ -202,7 +187,7 @@ def list_cmd(ctx):
 @group.command("show")
 @click.argument("doc")
 @click.pass_context
-@_plain_errors
+@plain_errors
 def show_cmd(ctx, doc):
     """Show one document's metadata and state."""
     from kb import admin
@@ -218,7 +203,7 @@ def show_cmd(ctx, doc):
 @click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Golden questions (default tests/gold/answers.jsonl).")
 @click.pass_context
-@_plain_errors
+@plain_errors
 def verify_cmd(ctx, documents, rules, questions):
     """Answer the golden questions with the live knowledge base and with the candidate documents/rules,
     and list every answer that changed (status, total, amounts, first citation). Exit code 1 if any did."""

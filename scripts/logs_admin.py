@@ -6,7 +6,6 @@ not-found and clarify-abandoned questions, 👎 with reasons — as rich tables,
 from __future__ import annotations
 
 import csv
-import functools
 import logging
 import re
 import sys
@@ -17,8 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from bot.cli import load
-from bot.errors import BotError
+from bot.cli import load, plain_errors
 
 log = logging.getLogger(__name__)
 out = Console(soft_wrap=True)
@@ -82,18 +80,6 @@ def parse_since(text: str) -> float:
         raise click.BadParameter(f"{text!r}: use a number with a unit, e.g. 7d, 24h, 2w")
     unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}[m[2]]
     return float(m[1]) * unit
-
-
-def _plain_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*a, **kw):
-        try:
-            return fn(*a, **kw)
-        except BotError as e:
-            raise click.ClickException(str(e)) from None
-        except OSError as e:
-            raise click.ClickException(f"{getattr(e, 'filename', '') or ''} {e.strerror or e}".strip()) from None
-    return wrapper
 
 
 def _open_log(cfg):
@@ -257,7 +243,7 @@ def group():
 @click.option("--threshold", default=THRESHOLD, show_default=True,
               help="Similarity (0-1) above which two questions count as the same question.")
 @click.pass_context
-@_plain_errors
+@plain_errors
 def report_cmd(ctx, since, outdir, top, threshold):
     """Question volume, most frequent questions, unanswered and abandoned ones, and 👎 reasons."""
     from datetime import date
@@ -281,7 +267,7 @@ def report_cmd(ctx, since, outdir, top, threshold):
               help="Delete questions older than this many days (default: question_log.retention_days).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-@_plain_errors
+@plain_errors
 def purge_cmd(ctx, days, yes):
     """Delete old questions from the log for good."""
     cfg = load(ctx)
@@ -302,7 +288,7 @@ def purge_cmd(ctx, days, yes):
               help="File to write (default: stdout).")
 @click.option("--since", default=None, help="Only this recent period: 7d, 24h …")
 @click.pass_context
-@_plain_errors
+@plain_errors
 def export_cmd(ctx, fmt, outfile, since):
     """Export the log (users only as pseudonyms) as CSV or JSON lines."""
     cfg = load(ctx)

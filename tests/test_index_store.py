@@ -1,8 +1,5 @@
 """Index manifest, incremental rebuild, atomic swap, refusing a mismatched index, bad documents."""
-import json
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

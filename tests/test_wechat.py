@@ -3,7 +3,6 @@ signed and encrypted by wechatpy's own helpers."""
 from __future__ import annotations
 
 import base64
-import os
 import sqlite3
 import threading
 import time

@@ -7,29 +7,24 @@ import time
 
 import click
 
-from bot.cli import load
+from bot.cli import load, plain_errors
 from bot.errors import BotError
 
 
 def _assistant(cfg, build=True):
     from bot.core.service import Assistant
-    try:
-        return Assistant.load(cfg, build=build)
-    except BotError as e:
-        raise click.ClickException(str(e))
+    return Assistant.load(cfg, build=build)
 
 
 @click.command()
 @click.option("--force", is_flag=True, help="Re-embed everything even if nothing changed.")
 @click.pass_context
+@plain_errors
 def build(ctx, force):
     """Build the knowledge base and index from the documents (only changed clauses are re-embedded)."""
     from kb.build import build as build_kb
     cfg = load(ctx)
-    try:
-        rep = build_kb(cfg, progress=True, force=force)
-    except BotError as e:
-        raise click.ClickException(str(e))
+    rep = build_kb(cfg, progress=True, force=force)
     state = "unchanged" if rep.unchanged else f"{rep.embedded} passages embedded"
     click.echo(f"{rep.documents} documents, {rep.clauses} clauses ({state}) → {rep.index_dir}", err=True)
 
@@ -52,6 +47,7 @@ def _validate_query(q: str) -> str | None:
 @click.option("--region", help="Only this region's clauses and its parents' (e.g. 泽州, 城区, 忻州).")
 @click.argument("query")
 @click.pass_context
+@plain_errors
 def search(ctx, as_json, k, region, query):
     """Show the clauses that best match QUERY ('-' reads one query per stdin line)."""
     cfg = load(ctx)
@@ -67,7 +63,8 @@ def search(ctx, as_json, k, region, query):
         problem = _validate_query(q)
         results = []
         if not problem:
-            rq = reg or (a.gaz.find_in(q).name if a.gaz.find_in(q) else None)
+            found = a.gaz.find_in(q)
+            rq = reg or (found.name if found else None)
             for h in a.search(q, k, rq):
                 c = a.kb.clauses[h.clause_id]
                 d = a.kb.documents[c.doc_id]
@@ -94,6 +91,7 @@ def search(ctx, as_json, k, region, query):
 @click.option("--json", "as_json", is_flag=True, help="The answer contract as JSON (../shared/eval/README.md).")
 @click.argument("question")
 @click.pass_context
+@plain_errors
 def ask(ctx, as_json, question):
     """Answer QUESTION ('-' reads one question per stdin line; one conversation per line)."""
     from bot.core.types import Answer, Session
@@ -116,6 +114,7 @@ def ask(ctx, as_json, question):
 
 @click.command()
 @click.pass_context
+@plain_errors
 def chat(ctx):
     """Talk to the assistant in the terminal (the facts you give are remembered; 重新开始 clears them)."""
     from bot.core.types import Session
@@ -147,6 +146,7 @@ def eval_group():
               help="Gold set (default tests/gold/retrieval.yaml).")
 @click.option("--show-misses", is_flag=True, help="List the questions whose clause is not ranked first.")
 @click.pass_context
+@plain_errors
 def eval_retrieval(ctx, gold, show_misses):
     """Recall@1/3/5 and MRR of the hybrid retriever on the gold set."""
     from bot.evaluation import load_gold, retrieval_metrics
@@ -168,23 +168,22 @@ def rules_group():
 
 @rules_group.command("check")
 @click.pass_context
+@plain_errors
 def rules_check(ctx):
     """Validate every rule table against the schema, the gazetteer and the knowledge base's clauses."""
     from kb.build import parse_all
     from kb.documents import load_documents
     from kb.rules import load_rules
     cfg = load(ctx)
-    try:
-        clauses = parse_all(load_documents(cfg.documents_dir))
-        rs = load_rules(cfg.rules_dir, {c.id for c in clauses})
-    except BotError as e:
-        raise click.ClickException(str(e))
+    clauses = parse_all(load_documents(cfg.documents_dir))
+    rs = load_rules(cfg.rules_dir, {c.id for c in clauses})
     for name, version in sorted(rs.versions.items()):
         click.echo(f"{name} (version {version}): {len(getattr(rs, name))} rows OK")
 
 
 @click.command()
 @click.pass_context
+@plain_errors
 def run(ctx):
     """Build what is missing, then start the assistant: the web chat on 127.0.0.1:8080 (and Telegram when
     TELEGRAM_BOT_TOKEN is set, WeChat when WECHAT_TOKEN is set)."""

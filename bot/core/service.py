@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from functools import lru_cache
 from datetime import date, datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -40,6 +41,12 @@ GREETING = re.compile(r"^(你好|您好|hi|hello|在吗|在不在|嗨)[!！。.�
 def today_in(tz: str) -> Callable[[], date]:
     zone = ZoneInfo(tz)
     return lambda: datetime.now(zone).date()
+
+
+@lru_cache(maxsize=16384)
+def _tokens(text: str) -> frozenset[str]:
+    """Token set of a question, sentence or heading; sentences and headings repeat across questions."""
+    return frozenset(tokenize(text))
 
 
 def _cn_date(d: date) -> str:
@@ -341,7 +348,7 @@ class Assistant:
                 elif any(c.status == calc.UNMET for c in checks):
                     lines.append("目前有量化条件未达到，暂不符合申报要求。")
         clause_ids = list(dict.fromkeys([r.source.clause for r in chosen] + [first.firms_source.clause]))
-        cites = [self.citation(c) for c in clause_ids if self.citation(c)]
+        cites = [c for c in map(self.citation, clause_ids) if c]
         lines.append(self._sources_line(clause_ids))
         w = self._validity_warnings(clause_ids, today)
         lines.extend(w)
@@ -375,7 +382,7 @@ class Assistant:
         if not hits:
             return []
         best = hits[0]
-        q_tokens = set(tokenize(q))
+        q_tokens = _tokens(q)
         on_topic = bool(DOMAIN.search(q)) or best.sparse >= 6.0
         if not on_topic and best.dense < self.config.min_dense_score + 0.04:
             return []
@@ -396,7 +403,7 @@ class Assistant:
         for rank, h in enumerate(hits[:3]):
             c = self.kb.clauses[h.clause_id]
             head = 0.5 * self._overlap(q, c.heading)
-            topic = frozenset(tokenize(c.heading))
+            topic = _tokens(c.heading)
             for s in self._sentences(h.clause_id):
                 score = self._overlap(q, s, topic) + head
                 if wants_number and re.search(r"\d", s):
@@ -421,8 +428,8 @@ class Assistant:
         return Answer(ANSWERED, "\n".join(lines), cites, [], None, w)
 
     def _overlap(self, q: str, sentence: str, exclude: frozenset = frozenset()) -> float:
-        qt = set(tokenize(q)) - exclude
-        st = set(tokenize(sentence))
+        qt = _tokens(q) - exclude
+        st = _tokens(sentence)
         top = max(self._idf.values(), default=1.0)
         return sum(self._idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) for t in qt & st)
 
@@ -435,7 +442,7 @@ class Assistant:
     def _best_sentences(self, q: str, clause_id: str, n: int) -> str:
         sents = self._sentences(clause_id)
         wants_number = bool(re.search(r"多少|目标|几|规模|比重|金额", q))
-        topic = frozenset(tokenize(self.kb.clauses[clause_id].heading))
+        topic = _tokens(self.kb.clauses[clause_id].heading)
 
         def score(i: int) -> float:
             v = self._overlap(q, sents[i], topic)

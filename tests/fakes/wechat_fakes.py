@@ -3,7 +3,6 @@ real one does (clarify, then an amount with its clause), a customer-service API 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from pathlib import Path
 
@@ -107,34 +106,7 @@ def make_config(tmp: Path, **changes) -> Config:
 
 
 def make_runtime(config: Config, assistant) -> Runtime:
-    with _sqlite_utils_compat():
-        sessions = SessionStore(config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
-        qlog = QuestionLog(config.log_db, "test-salt")
-    return Runtime(config, assistant, sessions, qlog)
+    sessions = SessionStore(config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
+    return Runtime(config, assistant, sessions, QuestionLog(config.log_db, "test-salt"))
 
 
-@contextlib.contextmanager
-def _sqlite_utils_compat():
-    """bot/sessions.py and bot/qlog.py open `sqlite_utils.Database(path, check_same_thread=False)`,
-    which sqlite-utils 4.2.1 does not accept (reported to the core's owner). Until that is fixed,
-    open the connection the way they mean it, for these tests only; a no-op once it works."""
-    import inspect
-    import sqlite3
-
-    import sqlite_utils
-    original = sqlite_utils.Database
-    if "check_same_thread" in inspect.signature(original.__init__).parameters:
-        yield
-        return
-
-    def database(filename_or_conn=None, *args, **kwargs):
-        if "check_same_thread" in kwargs:
-            check = kwargs.pop("check_same_thread")
-            filename_or_conn = sqlite3.connect(str(filename_or_conn), check_same_thread=check)
-        return original(filename_or_conn, *args, **kwargs)
-
-    sqlite_utils.Database = database
-    try:
-        yield
-    finally:
-        sqlite_utils.Database = original
