@@ -271,37 +271,6 @@ class _Out:
         pass
 
 
-class _FakeTelegramApp:
-    def __init__(self, calls):
-        self.calls, self.running = calls, False
-
-        class Updater:
-            running = False
-
-            async def start_polling(self):
-                calls.append("start_polling")
-                Updater.running = True
-
-            async def stop(self):
-                calls.append("updater.stop")
-                Updater.running = False
-        self.updater = Updater()
-
-    async def initialize(self):
-        self.calls.append("initialize")
-
-    async def start(self):
-        self.calls.append("start")
-        self.running = True
-
-    async def stop(self):
-        self.calls.append("stop")
-        self.running = False
-
-    async def shutdown(self):
-        self.calls.append("shutdown")
-
-
 @pytest.mark.parametrize("with_telegram", [False, True])
 async def test_serve_prints_the_url_and_runs_telegram_in_the_same_loop(tmp_path, monkeypatch, with_telegram):
     import asyncio
@@ -314,7 +283,14 @@ async def test_serve_prints_the_url_and_runs_telegram_in_the_same_loop(tmp_path,
 
     calls: list[str] = []
     fake = types.ModuleType("bot.adapters.telegram")
-    fake.build_application = lambda config, runtime: calls.append("build") or _FakeTelegramApp(calls)
+    fake.build_application = lambda config, runtime: calls.append("build") or object()
+
+    async def start_application(app):
+        calls.append("start_application")
+
+    async def stop_application(app):
+        calls.append("stop_application")
+    fake.start_application, fake.stop_application = start_application, stop_application
     monkeypatch.setitem(sys.modules, "bot.adapters.telegram", fake)
     config = make_config(tmp_path, web_host="127.0.0.1", web_port=0,
                          telegram_token="123:abc" if with_telegram else None)
@@ -333,7 +309,7 @@ async def test_serve_prints_the_url_and_runs_telegram_in_the_same_loop(tmp_path,
         await asyncio.wait_for(task, 30)
         runtime.close()
     if with_telegram:
-        assert calls == ["build", "initialize", "start", "start_polling", "updater.stop", "stop", "shutdown"]
+        assert calls == ["build", "start_application", "stop_application"]
     else:
         assert calls == []
 

@@ -204,21 +204,16 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
         if config.wechat_token:
             print(f"WeChat endpoint: {url}wechat", file=out, flush=True)
         if telegram and config.telegram_token:
-            from bot.adapters.telegram import build_application
+            from bot.adapters.telegram import build_application, start_application
             tg_app = build_application(config, runtime)
-            await tg_app.initialize()
-            await tg_app.start()
-            await tg_app.updater.start_polling()
+            await start_application(tg_app)   # also sets the command menu and the updates fetched
             print("Telegram bot: polling", file=out, flush=True)
         await stop.wait()
     finally:
         if tg_app is not None:
             try:
-                if tg_app.updater and tg_app.updater.running:
-                    await tg_app.updater.stop()
-                if tg_app.running:
-                    await tg_app.stop()
-                await tg_app.shutdown()
+                from bot.adapters.telegram import stop_application
+                await stop_application(tg_app)
             except Exception:
                 log.exception("telegram: error while stopping")
         await runner.cleanup()
