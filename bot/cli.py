@@ -15,7 +15,7 @@ LAZY = {
     "ask": ("bot.commands.core", "ask"),
     "chat": ("bot.commands.core", "chat"),
     "eval": ("bot.commands.core", "eval_group"),
-    "rules": ("bot.commands.core", "rules_group"),
+    "rules": ("bot.commands.rules", "rules_group"),
     "run": ("bot.commands.core", "run"),
     "telegram": ("bot.adapters.telegram", "command"),
     "serve": ("bot.adapters.server", "command"),

@@ -20,6 +20,11 @@ def m001_sessions(db):
     db["sessions"].create({"id": str, "facts": str, "pending": str, "turns": int, "updated_at": float}, pk="id")
 
 
+@migrations()
+def m002_dialogue_state(db):
+    db["sessions"].add_column("state", str)
+
+
 class SessionStore:
     def __init__(self, path: Path | str, idle_seconds: float | None = None):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +44,8 @@ class SessionStore:
             return Session(id=session_id)
         return Session(id=session_id, facts=json.loads(row["facts"] or "{}"),
                        pending=json.loads(row["pending"]) if row["pending"] else None,
-                       turns=row["turns"] or 0, updated_at=row["updated_at"])
+                       turns=row["turns"] or 0, updated_at=row["updated_at"],
+                       state=json.loads(row.get("state") or "{}"))
 
     def save(self, session: Session) -> None:
         session.updated_at = time.time()
@@ -47,7 +53,8 @@ class SessionStore:
             self._db["sessions"].upsert({
                 "id": session.id, "facts": json.dumps(session.facts, ensure_ascii=False),
                 "pending": json.dumps(session.pending, ensure_ascii=False) if session.pending else None,
-                "turns": session.turns, "updated_at": session.updated_at}, pk="id")
+                "turns": session.turns, "updated_at": session.updated_at,
+                "state": json.dumps(session.state, ensure_ascii=False)}, pk="id")
 
     def delete(self, session_id: str) -> None:
         with self._lock:

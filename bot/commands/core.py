@@ -1,4 +1,4 @@
-"""Core commands: build, search, ask, chat, eval, rules, run."""
+"""Core commands: build, search, ask, chat, eval, run."""
 from __future__ import annotations
 
 import json
@@ -159,26 +159,6 @@ def eval_retrieval(ctx, gold, show_misses):
     if show_misses:
         for q, want, got in misses:
             click.echo(f"  {q}  want {want}  got {got}")
-
-
-@click.group("rules")
-def rules_group():
-    """Rule tables: validate them."""
-
-
-@rules_group.command("check")
-@click.pass_context
-@plain_errors
-def rules_check(ctx):
-    """Validate every rule table against the schema, the gazetteer and the knowledge base's clauses."""
-    from kb.build import parse_all
-    from kb.documents import load_documents
-    from kb.rules import load_rules
-    cfg = load(ctx)
-    clauses = parse_all(load_documents(cfg.documents_dir))
-    rs = load_rules(cfg.rules_dir, {c.id for c in clauses})
-    for name, version in sorted(rs.versions.items()):
-        click.echo(f"{name} (version {version}): {len(getattr(rs, name))} rows OK")
 
 
 @click.command()

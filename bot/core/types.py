@@ -56,9 +56,11 @@ class Session:
     facts: dict[str, Any] = field(default_factory=dict)
     pending: dict[str, Any] | None = None   # the question waiting for a clarify answer
     turns: int = 0
+    state: dict[str, Any] = field(default_factory=dict)   # dialogue state: the subject of the last answer
     updated_at: float = field(default_factory=time.time)
 
     def reset(self) -> None:
         self.facts.clear()
         self.pending = None
         self.turns = 0
+        self.state.clear()
