@@ -14,7 +14,7 @@ LAZY = {
     "search": ("bot.commands.core", "search"),
     "ask": ("bot.commands.core", "ask"),
     "chat": ("bot.commands.core", "chat"),
-    "eval": ("bot.commands.core", "eval_group"),
+    "eval": ("bot.commands.evaluation", "eval_group"),
     "rules": ("bot.commands.rules", "rules_group"),
     "run": ("bot.commands.core", "run"),
     "telegram": ("bot.adapters.telegram", "command"),

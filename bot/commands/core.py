@@ -1,4 +1,4 @@
-"""Core commands: build, search, ask, chat, eval, run."""
+"""Core commands: build, search, ask, chat, run."""
 from __future__ import annotations
 
 import json
@@ -134,31 +134,6 @@ def chat(ctx):
         for c in ans.citations[:3]:
             click.echo(f"  〔{c.number} {c.clause}〕")
         click.echo(f"  ({ans.status}, {(time.perf_counter() - t0) * 1000:.0f} ms)", err=True)
-
-
-@click.group("eval")
-def eval_group():
-    """Measure retrieval and answers on the gold sets."""
-
-
-@eval_group.command("retrieval")
-@click.option("--gold", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Gold set (default tests/gold/retrieval.yaml).")
-@click.option("--show-misses", is_flag=True, help="List the questions whose clause is not ranked first.")
-@click.pass_context
-@plain_errors
-def eval_retrieval(ctx, gold, show_misses):
-    """Recall@1/3/5 and MRR of the hybrid retriever on the gold set."""
-    from bot.evaluation import load_gold, retrieval_metrics
-    cfg = load(ctx)
-    a = _assistant(cfg)
-    cases = load_gold(gold)
-    m, misses = retrieval_metrics(a, cases)
-    click.echo(f"questions {m['n']}  recall@1 {m['r1']:.3f}  recall@3 {m['r3']:.3f}  recall@5 {m['r5']:.3f}  "
-               f"MRR {m['mrr']:.3f}")
-    if show_misses:
-        for q, want, got in misses:
-            click.echo(f"  {q}  want {want}  got {got}")
 
 
 @click.command()
