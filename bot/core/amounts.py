@@ -8,6 +8,7 @@ import cn2an
 
 _CN = "零〇一二两三四五六七八九十百千点"
 NUM = rf"(?:\d+(?:,\d{{3}})*(?:\.\d+)?|[{_CN}]+)"
+MAX_YUAN = 10**16
 UNIT = {"亿": 10**8, "千万": 10**7, "百万": 10**6, "十万": 10**5, "万": 10**4, "千": 10**3, "元": 1, "块": 1}
 # 1亿2000万 / 5亿 / 3000万元 / 二十个亿 / 500000元
 AMOUNT = re.compile(
@@ -40,8 +41,10 @@ def find_amounts(text: str) -> list[Amount]:
             value = _number(a) * UNIT[m.group("ua")]
             if m.group("b"):
                 value += _number(m.group("b")) * UNIT[m.group("ub")]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, OverflowError):
             continue
+        if not 0 <= value < MAX_YUAN:
+            continue  # no enterprise or award is this large: a typo or hostile input, not a fact
         if m.group("ua") in ("元", "块") and value < 1000 and not m.group("b"):
             continue  # "1元" is not an enterprise's revenue
         out.append(Amount(int(round(value)), m.start(), m.end(), m.group()))
