@@ -23,12 +23,13 @@ from bot.errors import IndexError_
 from index.dense import DenseIndex
 from index.embedder import Embedder
 from index.passages import passages
+from index.sentences import SentenceIndex
 from index.sparse import BM25Index
 from kb.documents import DocumentMeta
 from kb.parse import INDEXED_KINDS, Clause
 
 log = logging.getLogger(__name__)
-FORMAT = 2
+FORMAT = 3
 KEEP_BUILDS = 3
 
 
@@ -142,6 +143,7 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
         indexed = [c for c in clauses if c.kind in INDEXED_KINDS]
         BM25Index.build([f"{c.heading}\n{c.heading}\n{c.text}" for c in indexed]).save(tmp / "bm25")
         (tmp / "bm25_ids.json").write_text(json.dumps([c.id for c in indexed]), encoding="utf-8")
+        SentenceIndex.build([(c.id, c.text) for c in indexed], tmp)
         Manifest(FORMAT, embedder.backend, embedder.model, embedder.dim, time.time(),
                  {c.id: c.hash for c in clauses}, doc_hashes, len(rows), build_id).write(tmp)
         final = builds / build_id
@@ -179,6 +181,7 @@ class LoadedIndex:
     dense: DenseIndex
     bm25: BM25Index
     bm25_ids: list[str]
+    sentences: SentenceIndex
 
     @classmethod
     def load(cls, directory: Path) -> "LoadedIndex":
@@ -189,8 +192,9 @@ class LoadedIndex:
             dense = DenseIndex.load(directory / "dense.faiss")
             bm25 = BM25Index.load(directory / "bm25")
             ids = json.loads((directory / "bm25_ids.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError, RuntimeError) as e:
+            sentences = SentenceIndex.load(directory)
+        except (OSError, ValueError, RuntimeError, KeyError) as e:
             raise IndexError_(f"index files damaged in {directory}: {e}; rebuild with `python -m bot build`") from e
         if dense.index.ntotal != len(rows) or len(rows) != m.passages:
             raise IndexError_(f"index in {directory} is inconsistent with its manifest; rebuild it")
-        return cls(directory, m, rows, dense, bm25, ids)
+        return cls(directory, m, rows, dense, bm25, ids, sentences)

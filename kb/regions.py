@@ -57,6 +57,15 @@ class Gazetteer:
                 found.append(r)
         return found
 
+    def mentions(self, text: str) -> list[tuple[str, int, int]]:
+        """Every region named in the text, with where: (name, start, end); the province is left out."""
+        out = []
+        for m in self._pattern.finditer(text):
+            name = self._alias[m.group()]
+            if self.regions[name].level != "province":
+                out.append((name, m.start(), m.end()))
+        return out
+
     def find_in(self, text: str) -> Region | None:
         """The most specific region the text names (a county beats its city)."""
         found = self.find_all(text)
