@@ -126,6 +126,20 @@ class AddReport:
     title: str = ""
     build: object | None = None
     note: str = ""
+    proposals: list = field(default_factory=list)     # kb.propose.Proposal, with their review status
+
+
+@dataclass
+class Preview:
+    """What adding a draft would make: its id, clauses, rule proposals, and what is wrong with it."""
+    doc_id: str
+    clauses: list                 # kb.parse.Clause
+    proposals: list               # kb.propose.Proposal
+    problems: list[str]           # refused unless forced: contradictions, a document that does not split
+
+    def outline(self, width: int = 16) -> list[tuple[str, str, str]]:
+        """(clause id, heading path, first characters) of every clause, for staff to confirm."""
+        return [(c.id, c.heading, c.text.replace("\n", " ")[:width]) for c in self.clauses]
 
 
 @dataclass
@@ -185,16 +199,28 @@ class _Txn:
             os.fsync(f.fileno())
         tmp.replace(self.journal)
 
-    def write(self, rel: str, data: bytes) -> None:
-        target = self.docs / rel
+    def _target(self, e: dict) -> Path:
+        return Path(e["path"]) if e.get("abs") else self.docs / e["path"]
+
+    def write(self, rel: str | Path, data: bytes | None) -> None:
+        """Write (or, with data None, remove) a file: `rel` inside the documents folder, or an absolute path
+        (the rule tables beside it)."""
+        absolute = Path(rel).is_absolute()
+        target = Path(rel) if absolute else self.docs / rel
+        rel = str(rel)
+        if data is None and not target.exists():
+            return
         if not any(e["path"] == rel for e in self.entries):
-            entry = {"path": rel, "existed": target.exists()}
+            entry = {"path": rel, "existed": target.exists(), "abs": absolute}
             if target.exists():
                 backup = self.dir / f"{len(self.entries)}.bak"
                 shutil.copy2(target, backup)
                 entry["backup"] = backup.name
             self.entries.append(entry)
             self._save()   # the journal knows about the file before the file changes
+        if data is None:
+            target.unlink(missing_ok=True)
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_bytes(data)
@@ -202,13 +228,14 @@ class _Txn:
 
     def rollback(self) -> None:
         for e in reversed(self.entries):
-            target = self.docs / e["path"]
+            target = self._target(e)
             if e.get("existed"):
                 shutil.copy2(self.dir / e["backup"], target)
             else:
                 target.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):   # remove originals/ again if this made it
-                    if target.parent != self.docs and not any(target.parent.iterdir()):
+                    if target.parent != self.docs and target.parent.name in (ORIGINALS, "review") \
+                            and not any(target.parent.iterdir()):
                         target.parent.rmdir()
         self._finish()
 
@@ -261,7 +288,7 @@ def _recover(config: Config, rebuild: bool) -> bool:
 
 def _build(config: Config, progress: bool = True):
     from kb.build import build
-    return build(config, progress=progress)
+    return build(config, progress=progress, recover_pending=False)   # the change in flight is ours
 
 
 def _apply(config: Config, txn: _Txn, progress: bool):
@@ -333,13 +360,18 @@ def _clause_count(config: Config, doc_id: str, report=None) -> int | None:
     return None
 
 
-def _new_id(config: Config, draft: Draft) -> str:
+def base_id(draft: Draft) -> str:
+    """The id a file would get, before making it unique: from its file name, else its 文号 or date."""
     stem = Path(draft.source_file).stem.lower()
     base = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")[:40].strip("-")
     if len(base) < 3 or not re.search(r"[a-z]", base):
         m = re.search(r"〔(\d{4})〕(\d+)号", draft.number or "")
         base = f"doc-{m[1]}-{m[2]}" if m else f"doc-{(draft.date or '')[:4] or 'x'}-{draft.sha256[:6]}"
-    base = base[:56]
+    return base[:56]
+
+
+def _new_id(config: Config, draft: Draft) -> str:
+    base = base_id(draft)
     doc_id, n = base, 2
     while (_meta_path(config, doc_id).exists() or (config.documents_dir / f"{doc_id}.txt").exists()):
         doc_id, n = f"{base}-{n}", n + 1
@@ -380,24 +412,125 @@ def _stage(config: Config, txn: _Txn, doc_id: str, draft: Draft, path: Path, sup
                         region=draft.region, date=draft.date, valid_from=draft.valid_from,
                         valid_until=draft.valid_until, kind=draft.kind, status="active", supersedes=supersedes,
                         superseded_by=None, source_file=draft.source_file, sha256=draft.sha256)
-    txn.write(f"{ORIGINALS}/{doc_id}{ext}", Path(path).read_bytes())
+    from kb.loaders import read_bytes
+    txn.write(f"{ORIGINALS}/{doc_id}{ext}", read_bytes(path, draft.source_file))
     txn.write(f"{doc_id}.txt", draft.text.encode("utf-8"))
     txn.write(f"{doc_id}.yaml", _meta_bytes(meta))   # the .yaml last: a document exists once it has one
     return meta
 
 
 def _same_text(config: Config, sha: str):
+    """The document whose text is this one's: by the sha256 in its metadata, or by its text read the way
+    `kb add` reads a file (so a copy of a shipped .txt is recognised even without a recorded sha256)."""
     from kb.documents import sha256_text
+    from kb.loaders import normalize
     for doc in _documents(config):
-        if (doc.meta.sha256 or sha256_text(doc.text)) == sha:
+        if sha in (doc.meta.sha256, sha256_text(doc.text), sha256_text(normalize(doc.text))):
             return doc.meta
     return None
 
 
+def _same_number(config: Config, number: str | None, but: str | None = None):
+    if not number:
+        return None
+    key = re.sub(r"\s+", "", number)
+    for doc in _documents(config):
+        if doc.meta.id != but and re.sub(r"\s+", "", doc.meta.number or "") == key:
+            return doc.meta
+    return None
+
+
+def contradictions(config: Config, draft: Draft, replacing: str | None = None) -> list[str]:
+    """Metadata that contradicts itself or the knowledge base, said before anything is written."""
+    from kb.regions import Gazetteer
+    out = []
+    gaz = Gazetteer.load()
+    region = gaz.resolve(draft.region) if draft.region else None
+    own = gaz.find_in(draft.issuer) if draft.issuer else None
+    if region and own and region.name != own.name and not gaz.covers(region.name, own.name) \
+            and not gaz.covers(own.name, region.name):
+        out.append(f"the region {region.name} does not match the issuer {draft.issuer} ({own.name})")
+    if draft.valid_from and draft.valid_until and draft.valid_until < draft.valid_from:
+        out.append(f"valid until {draft.valid_until} is before valid from {draft.valid_from}")
+    other = _same_number(config, draft.number, but=replacing)
+    if other is not None:
+        out.append(f"文号 {draft.number} is already in the knowledge base as {other.id} ({other.title}); "
+                   f"a new version of it is added with `kb replace {other.id} FILE`")
+    return out
+
+
+def split_problem(clauses) -> str | None:
+    """A document that did not split into its clauses: one clause, or its body inside the cover."""
+    from kb.parse import INDEXED_KINDS, _heading
+    from kb.propose import is_amount_sentence, sentences
+    body = [c for c in clauses if c.kind in INDEXED_KINDS]
+    cover = next((c for c in clauses if c.kind == "cover"), None)
+    if cover is not None:
+        lines = cover.text.split("\n")
+        if any(_heading(ln) for ln in lines) or any(is_amount_sentence(x) for x in sentences(cover.text)):
+            return "its body was read as the cover page (headings or amounts in the cover)"
+    if len(body) < 2:
+        return f"it splits into {len(body)} clause{'s' if len(body) != 1 else ''} only; its headings were not recognised"
+    return None
+
+
+def _source(draft: Draft, doc_id: str, supersedes: str | None = None):
+    from kb.documents import DocumentMeta, SourceDocument
+    meta = DocumentMeta(id=doc_id, title=draft.title or "", number=draft.number or "", issuer=draft.issuer or "",
+                        region=draft.region or "", date=draft.date, valid_from=draft.valid_from,
+                        valid_until=draft.valid_until, kind=draft.kind, status="active", supersedes=supersedes,
+                        source_file=draft.source_file, sha256=draft.sha256)
+    return SourceDocument(meta, draft.text, Path(f"{doc_id}.txt"))
+
+
+def preview(config: Config, draft: Draft, replacing: str | None = None) -> Preview:
+    """Split and propose without writing anything (the id is the one `add` would choose now)."""
+    from kb.proposals import propose_document
+    doc_id = _new_id(config, draft)
+    clauses, proposals = propose_document(_source(draft, doc_id))
+    problems = contradictions(config, draft, replacing)
+    sp = split_problem(clauses)
+    if sp:
+        problems.append(f"{draft.source_file}: {sp}")
+    return Preview(doc_id, clauses, proposals, problems)
+
+
+def _stage_rules(config: Config, txn: "_Txn", doc, decisions: dict | None, accept_all: bool) -> list:
+    """Propose rule rows for the staged document, apply staff decisions, journal the review and awards files."""
+    from kb.proposals import decide, propose_document, review_files
+    _, proposals = propose_document(doc)
+    if accept_all:
+        for p in proposals:
+            p.status = "accepted"
+    decide(proposals, {k: v for k, v in (decisions or {}).items()})
+    for rel, data in review_files(doc.meta.id, proposals).items():
+        txn.write(Path(config.rules_dir).resolve() / rel, data)
+    return proposals
+
+
+def _check_rules(config: Config) -> None:
+    """The rule tables with the staged documents: a wrong row fails the change before it is built."""
+    from kb.build import parse_all
+    from kb.rules import load_rules
+    load_rules(config.rules_dir, {c.id for c in parse_all(_documents(config))})
+
+
 # ---------------------------------------------------------------- operations
+def _refuse(problems: list[str], force: bool, what: str) -> None:
+    if problems and not force:
+        raise KBError(f"{what}: " + "; ".join(problems) + ". Nothing was changed (confirm to add it anyway)")
+
+
 def add_document(config: Config, path: Path, original_name: str, overrides: dict | None = None,
-                 progress: bool = True) -> AddReport:
-    """Add a staff file to the knowledge base and make it live. Same file twice: nothing changes."""
+                 progress: bool = True, decisions: dict[str, str] | None = None, accept_all: bool = False,
+                 force: bool = False) -> AddReport:
+    """Add a staff file to the knowledge base and make it live. Same file twice: nothing changes.
+
+    Refused (nothing written) for a 文号 already present, and, unless `force`, for metadata that contradicts
+    itself (a region that is not the issuer's) or a document that does not split into clauses. The rule
+    proposals for its amount sentences are written to the rule folder's review/<id>.yaml with the given
+    `decisions` ({proposal id without the document id: accepted|rejected|pending}; `accept_all` accepts every
+    one) and the accepted ones as awards-<id>.yaml, in the same all-or-nothing change."""
     draft = inspect_file(path, original_name).with_overrides(overrides)
     with _locked(config):
         _recover(config, rebuild=False)
@@ -405,16 +538,25 @@ def add_document(config: Config, path: Path, original_name: str, overrides: dict
         if same is not None:
             note = "" if same.status == "active" else f"it is {same.status}"
             return AddReport(same.id, _clause_count(config, same.id), True, same.title, note=note)
+        dup = _same_number(config, draft.number)
+        if dup is not None:
+            raise KBError(f"{original_name}: 文号 {draft.number} is already in the knowledge base as {dup.id} "
+                          f"({dup.title}); to add a new version use `kb replace {dup.id} FILE`. Nothing was changed")
         draft = _validate(config, draft, original_name)
+        pre = preview(config, draft)
+        _refuse(pre.problems, force, original_name)
         doc_id = _new_id(config, draft)
         txn = _Txn(config.documents_dir).begin()
         try:
             _stage(config, txn, doc_id, draft, path)
+            proposals = _stage_rules(config, txn, _source(draft, doc_id), decisions, accept_all)
+            _check_rules(config)
         except BaseException:
             txn.rollback()
             raise
         report = _apply(config, txn, progress)
-        return AddReport(doc_id, _clause_count(config, doc_id, report), False, draft.title, build=report)
+        return AddReport(doc_id, _clause_count(config, doc_id, report), False, draft.title, build=report,
+                         proposals=proposals)
 
 
 def retire(config: Config, doc_id: str, progress: bool = True) -> ChangeReport:
@@ -434,7 +576,8 @@ def retire(config: Config, doc_id: str, progress: bool = True) -> ChangeReport:
 
 
 def replace(config: Config, old_id: str, path: Path, original_name: str, overrides: dict | None = None,
-            progress: bool = True) -> AddReport:
+            progress: bool = True, decisions: dict[str, str] | None = None, accept_all: bool = False,
+            force: bool = False) -> AddReport:
     """Add a new version that supersedes `old_id` from its valid_from (the old one answers until then)."""
     draft = inspect_file(path, original_name).with_overrides(overrides)
     with _locked(config):
@@ -456,17 +599,25 @@ def replace(config: Config, old_id: str, path: Path, original_name: str, overrid
         draft = _validate(config, draft, original_name)
         if not draft.valid_from:
             raise KBError(f"{original_name}: from when does it replace {old_id}? give --valid-from")
+        dup = _same_number(config, draft.number, but=old_id)
+        if dup is not None:
+            raise KBError(f"{original_name}: 文号 {draft.number} is already in the knowledge base as {dup.id} "
+                          f"({dup.title}). Nothing was changed")
+        pre = preview(config, draft, replacing=old_id)
+        _refuse(pre.problems, force, original_name)
         doc_id = _new_id(config, draft)
         txn = _Txn(config.documents_dir).begin()
         try:
             _stage(config, txn, doc_id, draft, path, supersedes=old_id)
             txn.write(f"{old_id}.yaml", _meta_bytes(dc_replace(old, superseded_by=doc_id)))
+            proposals = _stage_rules(config, txn, _source(draft, doc_id, supersedes=old_id), decisions, accept_all)
+            _check_rules(config)
         except BaseException:
             txn.rollback()
             raise
         report = _apply(config, txn, progress)
         return AddReport(doc_id, _clause_count(config, doc_id, report), False, draft.title, build=report,
-                         note=f"replaces {old_id} from {draft.valid_from}")
+                         note=f"replaces {old_id} from {draft.valid_from}", proposals=proposals)
 
 
 def _state(meta, by_id: dict, today: date) -> str:
@@ -523,6 +674,9 @@ def candidate(config: Config, change=None) -> Iterator[Config]:
         tmp = Path(tmp)
         docs, data = tmp / "documents", tmp / "data"
         shutil.copytree(config.documents_dir, docs, ignore=shutil.ignore_patterns(TXN_DIR, ORIGINALS))
+        rules = tmp / "rules"            # a change writes rule proposals: never into the live rules
+        if Path(config.rules_dir).is_dir():
+            shutil.copytree(config.rules_dir, rules)
         data.mkdir()
         # start from the live build so the candidate build only embeds what changed
         from index.store import current_dir
@@ -531,14 +685,16 @@ def candidate(config: Config, change=None) -> Iterator[Config]:
             copy = data / "builds" / cur.name
             shutil.copytree(cur, copy)
             os.symlink(os.path.relpath(copy, data), data / "current")
-        cand = config.with_(documents_dir=docs, data_dir=data)
+        cand = config.with_(documents_dir=docs, data_dir=data,
+                            **({"rules_dir": rules} if Path(config.rules_dir).is_dir() else {}))
         if change is not None:
             change(cand)
         yield cand
 
 
 def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    from kb.loaders import read_bytes
+    return hashlib.sha256(read_bytes(path)).hexdigest()
 
 
 # ---------------------------------------------------------------- verify: what answers would change

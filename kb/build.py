@@ -43,7 +43,15 @@ def parse_all(docs: list[SourceDocument]) -> list[Clause]:
     return out
 
 
-def build(config: Config, progress: bool = True, force: bool = False, embedder=None) -> BuildReport:
+def build(config: Config, progress: bool = True, force: bool = False, embedder=None,
+          recover_pending: bool = True) -> BuildReport:
+    """Build config.documents_dir into a new knowledge base + index and swap it in. A staff change a killed
+    `kb add` left half-done is rolled back first (recover_pending), so it never goes live; kb.admin, which
+    builds its own change in flight, passes False."""
+    if recover_pending:
+        from kb.admin import recover
+        if recover(config, rebuild=False):
+            log.warning("rolled back an interrupted knowledge-base change before building")
     docs = load_documents(config.documents_dir)
     if not docs:
         raise KBError(f"no documents in {config.documents_dir}")

@@ -26,7 +26,12 @@ VALID_UNTIL_RES = [
     re.compile(rf"(?:执行|施行|实施)\s*(?:至|到)\s*{DATE_RE.pattern}"),
     re.compile(rf"{DATE_RE.pattern}\s*(?:前|止)\s*有效"),
 ]
-VALID_YEARS_RE = re.compile(r"有效期\s*(?:为)?\s*([一二三四五六七八九十\d]+)\s*年")
+VALID_YEARS_RE = re.compile(r"(?:有效期|试行期)\s*(?:为|暂定)?\s*([一二三四五六七八九十两\d]+)\s*年|"
+                            r"([一二三四五六七八九十两\d]+)\s*年\s*(?:有效期|试行期)")
+# a line that starts a heading of the body (一、 （一） 1. 第一条 第一章) is never the title
+HEADING_LINE_RE = re.compile(r"^(?:[一二三四五六七八九十]+\s*[、．.]|[（(][一二三四五六七八九十\d]{1,3}[）)]|\d{1,2}[、．.]|"
+                             r"第\s*[一二三四五六七八九十百零\d]+\s*[章节条])")
+PAREN_DATE_RE = re.compile(rf"^\s*[（(]\s*{DATE_RE.pattern}\s*[）)]\s*$")
 FROM_DATE_RE = re.compile(rf"自\s*{DATE_RE.pattern}\s*起\s*(?:施行|执行|实施|生效)")
 FROM_ISSUE_RE = re.compile(r"自\s*(?:发布|印发|公布|发文)\s*之\s*日\s*起\s*(?:施行|执行|实施|生效)")
 CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
@@ -65,16 +70,24 @@ def _iso(y: str, m: str, d: str) -> str | None:
         return None
 
 
+def _cited(text: str, start: int) -> bool:
+    """A 文号 quoted after the name of another document: 《…》（青发〔2023〕9号）."""
+    before = text[max(0, text.rfind("\n", 0, start) + 1):start]
+    return bool(re.search(r"》\s*[（(]?\s*$", before)) or bool(re.search(r"(?:根据|按照|依据|参照)[^。\n]*$", before))
+
+
 def detect_number(text: str) -> str | None:
     head = "\n".join(_lines(text)[:60])
     for m in NUMBER_RE.finditer(head):
         prefix = m.group("prefix")
-        if prefix.endswith(("年", "第")) or len(prefix) < 2:
+        if prefix.endswith(("年", "第")) or len(prefix) < 2 or _cited(head, m.start()):
             continue
         # 文号 prefixes are short: the last run of characters before the bracket
         return f"{prefix}〔{m.group('year')}〕{int(m.group('n'))}号"
-    for m in NUMBER_RE.finditer("\n".join(_lines(text))):
-        if not m.group("prefix").endswith(("年", "第")) and len(m.group("prefix")) >= 2:
+    whole = "\n".join(_lines(text))
+    for m in NUMBER_RE.finditer(whole):
+        if (not m.group("prefix").endswith(("年", "第")) and len(m.group("prefix")) >= 2
+                and not _cited(whole, m.start())):
             return f"{m.group('prefix')}〔{m.group('year')}〕{int(m.group('n'))}号"
     return None
 
@@ -125,11 +138,24 @@ def detect_title(text: str, issuer: str | None = None) -> str | None:
         if m:
             return m.group(1)
         return block
-    # no 关于 line: the first line that reads like a title
-    for line in _lines(text)[:40]:
-        if (line and 4 <= len(line) <= 60 and line.endswith(TITLE_END) and not NUMBER_RE.search(line)
-                and line != issuer):
-            return line
+    # no 关于 line: the first line (or short lines set one under another) that reads like a title
+    lines = _lines(text)[:40]
+    for i, line in enumerate(lines):
+        if (not line or HEADING_LINE_RE.match(line) or NUMBER_RE.search(line) or line == issuer
+                or ISSUER_RE.match(line.replace(" ", ""))):
+            continue
+        block = line
+        for nxt in [""] + lines[i + 1:i + 4]:
+            if nxt and (NUMBER_RE.search(nxt) or ISSUER_RE.match(nxt.replace(" ", ""))):
+                break
+            block += nxt
+            bare = re.sub(r"[（(][^（）()]{1,20}[）)]$", "", block)
+            if re.search(r"[。，；：]", block) or len(block) > 60 or (nxt and HEADING_LINE_RE.match(nxt)):
+                break
+            if 4 <= len(bare) and bare.endswith(TITLE_END):
+                return block
+            if len(line) > 30:
+                break
     return None
 
 
@@ -137,6 +163,10 @@ def detect_date(text: str) -> str | None:
     lines = _lines(text)
     for line in lines:
         m = DATE_LINE_RE.match(line)
+        if m:
+            return _iso(*m.group(1, 2, 3))
+    for line in lines[:10]:            # (2023年2月8日) under the title
+        m = PAREN_DATE_RE.match(line)
         if m:
             return _iso(*m.group(1, 2, 3))
     return None
@@ -159,7 +189,7 @@ def detect_validity(text: str, issued: str | None) -> tuple[str | None, str | No
     if valid_until is None and valid_from:
         m = VALID_YEARS_RE.search(flat)
         if m:
-            n = m.group(1)
+            n = m.group(1) or m.group(2)
             years = int(n) if n.isdigit() else CN_NUM.get(n, 0)
             if years:
                 start = date.fromisoformat(valid_from)

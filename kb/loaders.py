@@ -29,6 +29,8 @@ HINTS = {
 }
 # below this many letters/characters of text a PDF counts as having no text layer
 MIN_TEXT_CHARS = 20
+# no policy document is this big; anything larger (or endless, like /dev/zero) is refused unread
+MAX_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,7 @@ def load(path: Path | str, original_name: str | None = None) -> Loaded:
     if ext not in SUPPORTED:
         hint = HINTS.get(ext, "use a .txt (UTF-8 or GBK), .docx or .pdf with text")
         raise KBError(f"{name}: unsupported file type {ext or '(no extension)'}; {hint}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise KBError(f"{name}: cannot be read: {e.strerror or e}") from e
+    data = read_bytes(path, name)
     if not data.strip():
         raise KBError(f"{name}: the file is empty")
     if ext == ".txt":
@@ -68,6 +67,29 @@ def load(path: Path | str, original_name: str | None = None) -> Loaded:
     if not text.strip():
         raise KBError(f"{name}: contains no text")
     return Loaded(text, loaded.format, loaded.encoding, name)
+
+
+def read_bytes(path: Path | str, name: str | None = None, limit: int = MAX_BYTES) -> bytes:
+    """A file's bytes, refusing what is not a regular file (a device, a pipe: /dev/zero never ends) and
+    anything over `limit` bytes, without reading more than that."""
+    import os
+    import stat
+    path = Path(path)
+    name = name or path.name
+    try:
+        st = os.stat(path)              # follows a symlink to what it points at
+        if not stat.S_ISREG(st.st_mode):
+            raise KBError(f"{name}: not a regular file (a device, pipe or folder); give the document itself")
+        if st.st_size > limit:
+            raise KBError(f"{name}: too large ({st.st_size // (1024 * 1024)} MB); a policy document is under "
+                          f"{limit // (1024 * 1024)} MB")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise KBError(f"{name}: cannot be read: {e.strerror or e}") from e
+    if len(data) > limit:
+        raise KBError(f"{name}: too large (over {limit // (1024 * 1024)} MB); a policy document is smaller")
+    return data
 
 
 def normalize(text: str) -> str:

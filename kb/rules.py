@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import RuleError
 from kb.regions import Gazetteer
@@ -71,8 +71,113 @@ class Contact(Row):
     phone: str
 
 
+AWARD_KINDS = ("fixed", "tiered", "ratio", "per_unit", "range", "multi_year", "unquantified")
+
+
+class Threshold(BaseModel):
+    """A condition with a figure: 固定资产投资1000万元及以上 → {what: 固定资产投资, threshold_yuan: 10000000}.
+    `upper`: the figure is a ceiling (500万元以下) rather than a floor."""
+    model_config = ConfigDict(extra="forbid")
+    what: str
+    threshold_yuan: int = Field(ge=0)
+    upper: bool = False
+
+
+class Tier(BaseModel):
+    """One step of a tiered award: from threshold_yuan up, amount_yuan (or rate of the row's base)."""
+    model_config = ConfigDict(extra="forbid")
+    threshold_yuan: int = Field(ge=0)
+    amount_yuan: int | None = Field(default=None, ge=0)
+    rate: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.amount_yuan is None) == (self.rate is None):
+            raise ValueError("a tier needs amount_yuan or rate (one of them)")
+        return self
+
+
+class YearAmount(BaseModel):
+    """One year of a multi-year award: its amount, or its rate of the row's base."""
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=1, le=30)
+    amount_yuan: int | None = Field(default=None, ge=0)
+    rate: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.amount_yuan is None) == (self.rate is None):
+            raise ValueError("a year needs amount_yuan or rate (one of them)")
+        return self
+
+
+class Award(Row):
+    """A reward of any kind, usually accepted from a proposal (kb/rules/awards-<doc>.yaml). Fields by kind:
+    fixed: amount_yuan · tiered: tiers (ascending) · ratio: rate, base, cap_yuan? · per_unit: amount_yuan, unit,
+    cap_yuan? · range: min_yuan/max_yuan (amounts; either may stand alone: "最高200万元" has only max_yuan) or
+    rate_min/rate_max with base · multi_year: schedule (and amount_yuan, the total, when written) ·
+    unquantified: only wording (按规定给予奖励, 一事一议)."""
+    kind: Literal["fixed", "tiered", "ratio", "per_unit", "range", "multi_year", "unquantified"]
+    item: str
+    sentence: str
+    wording: str = ""
+    valid_from: date | None = None
+    conditions: list[str] = []
+    thresholds: list[Threshold] = []
+    triggers: list[str] = []
+    excludes: list[str] = []
+    amount_yuan: int | None = Field(default=None, ge=0)
+    tiers: list[Tier] | None = None
+    base: str | None = None
+    rate: float | None = Field(default=None, gt=0, le=1)
+    rate_min: float | None = Field(default=None, gt=0, le=1)
+    rate_max: float | None = Field(default=None, gt=0, le=1)
+    cap_yuan: int | None = Field(default=None, ge=0)
+    min_yuan: int | None = Field(default=None, ge=0)
+    max_yuan: int | None = Field(default=None, ge=0)
+    unit: str | None = None
+    schedule: list[YearAmount] | None = None
+
+    @field_validator("item", "sentence")
+    @classmethod
+    def _text(cls, v):
+        if not str(v).strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _by_kind(self):
+        k = self.kind
+        need = {"fixed": ["amount_yuan"], "tiered": ["tiers"], "ratio": ["rate"], "per_unit": ["amount_yuan", "unit"],
+                "multi_year": ["schedule"]}.get(k, [])
+        for f in need:
+            if getattr(self, f) in (None, [], ""):
+                raise ValueError(f"a {k} award needs {f}")
+        if k == "tiered":
+            steps = [t.threshold_yuan for t in self.tiers]
+            if steps != sorted(steps) or len(set(steps)) != len(steps):
+                raise ValueError("tiers must have ascending, distinct threshold_yuan")
+        if k == "range":
+            money = self.min_yuan is not None or self.max_yuan is not None
+            rates = self.rate_min is not None and self.rate_max is not None
+            if not money and not rates:
+                raise ValueError("a range award needs min_yuan/max_yuan or rate_min and rate_max")
+            if self.min_yuan is not None and self.max_yuan is not None and self.min_yuan > self.max_yuan:
+                raise ValueError("min_yuan is above max_yuan")
+            if rates and self.rate_min > self.rate_max:
+                raise ValueError("rate_min is above rate_max")
+        if k == "multi_year":
+            years = [y.year for y in self.schedule]
+            if years != sorted(years) or len(set(years)) != len(years):
+                raise ValueError("schedule years must be ascending and distinct")
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
 TABLES = {"revenue_tiers": RevenueTier, "fixed_awards": FixedAward,
-          "recognition_thresholds": RecognitionThreshold, "policy_terms": PolicyTerm, "contacts": Contact}
+          "recognition_thresholds": RecognitionThreshold, "policy_terms": PolicyTerm, "contacts": Contact,
+          "awards": Award}
 
 
 @dataclass
@@ -83,10 +188,11 @@ class RuleSet:
     policy_terms: list[PolicyTerm] = field(default_factory=list)
     contacts: list[Contact] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    awards: list[Award] = field(default_factory=list)      # after versions: positional use stays as it was
 
     def all_rows(self) -> list[Row]:
         return [*self.revenue_tiers, *self.fixed_awards, *self.recognition_thresholds, *self.policy_terms,
-                *self.contacts]
+                *self.contacts, *self.awards]
 
     def by_id(self, rule_id: str) -> Row | None:
         return next((r for r in self.all_rows() if r.id == rule_id), None)
@@ -138,7 +244,8 @@ def load_rules(rules_dir: Path, clause_ids: set[str] | None = None,
                     raise _fail(path, i, r.id, f"{fld}.clause", f"no clause {src.clause!r} in the knowledge base")
             rows.append(r)
         getattr(rs, name).extend(rows)
-        rs.versions[name] = str(raw.get("version", ""))
+        if name not in rs.versions or name != "awards":
+            rs.versions[name] = str(raw.get("version", ""))
     _check_tiers(rs, rules_dir)
     return rs
 

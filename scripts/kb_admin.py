@@ -35,7 +35,9 @@ def meta_options(fn):
         click.option("--date", "date_", help="Issue date (YYYY-MM-DD)."),
         click.option("--kind", type=click.Choice(["support_policy", "implementation_plan", "status_report",
                                                   "notice", "other"]), help="Kind of document."),
-        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation; accept every rule proposal."),
+        click.option("--force", is_flag=True,
+                     help="Add even if the metadata contradicts itself or the document does not split into clauses."),
         click.option("--verify", "verify_", is_flag=True,
                      help="First run the golden questions on the changed knowledge base and list what changed."),
         click.option("--questions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -97,6 +99,50 @@ def _report_add(rep) -> None:
     n = f", {rep.clauses} clauses" if rep.clauses is not None else ""
     out.print(f"Added [bold]{rep.doc_id}[/bold] ({rep.title}{n}){'; ' + rep.note if rep.note else ''}. "
               f"It answers from now on.")
+    if rep.proposals:
+        counts = {s: sum(1 for p in rep.proposals if p.status == s) for s in ("accepted", "rejected", "pending")}
+        out.print(f"Rule proposals: {counts['accepted']} accepted, {counts['rejected']} rejected, "
+                  f"{counts['pending']} pending (see `python -m bot rules review {rep.doc_id}`).")
+
+
+def _show_preview(pre) -> None:
+    """The clause outline (heading path and first characters of each) and what is wrong, loudly."""
+    t = Table(title=f"{len(pre.clauses)} clauses", title_justify="left")
+    for col in ("id", "heading", "starts"):
+        t.add_column(col, overflow="fold")
+    for cid, heading, start in pre.outline():
+        t.add_row(cid.split("/", 1)[-1], heading, start)
+    err.print(t)
+    for problem in pre.problems:
+        err.print(f"[bold red]WARNING: {problem}[/bold red]", markup=True, highlight=False)
+
+
+def _ask_proposals(proposals, yes: bool) -> dict[str, str]:
+    """Staff accept or reject each rule proposal (a accept, r reject, s skip = leave pending; A/R the rest)."""
+    from kb.proposals import local_id, table
+    if not proposals:
+        return {}
+    err.print(table(proposals, f"{len(proposals)} rule proposal(s) from the amount sentences"))
+    if yes:
+        return {local_id(p): "accepted" for p in proposals}
+    decisions, rest = {}, None
+    for p in proposals:
+        choice = rest or click.prompt(f"{local_id(p)} {p.kind} {p.item[:30]} — accept? (a/r/s, A/R for all)",
+                                      type=click.Choice(["a", "r", "s", "A", "R"]), default="s", err=True,
+                                      show_choices=False)
+        if choice in ("A", "R"):
+            rest = choice.lower()
+            choice = rest
+        decisions[local_id(p)] = {"a": "accepted", "r": "rejected", "s": "pending"}[choice]
+    return decisions
+
+
+def _force(pre, yes: bool, force: bool) -> bool:
+    if not pre.problems or force:
+        return force
+    if yes:
+        return False              # refused with the reasons; --force adds it anyway
+    return click.confirm("The document has the problems above. Add it anyway?", default=False, err=True)
 
 
 @group.command("add")
@@ -104,21 +150,27 @@ def _report_add(rep) -> None:
 @meta_options
 @click.pass_context
 @plain_errors
-def add_cmd(ctx, file, region, valid_from, valid_until, title, number, issuer, date_, kind, yes, verify_,
+def add_cmd(ctx, file, region, valid_from, valid_until, title, number, issuer, date_, kind, yes, force, verify_,
             questions):
-    """Add FILE (.txt in UTF-8/GBK/GB18030, .docx, .pdf with text) to the knowledge base."""
+    """Add FILE (.txt in UTF-8/GBK/GB18030, .docx, .pdf with text) to the knowledge base: shows the detected
+    metadata and the clause outline, then the rule proposals from its amount sentences to accept or reject."""
     from kb import admin
     cfg = load(ctx)
     ov = _overrides(region, valid_from, valid_until, title, number, issuer, date_, kind)
     draft = admin.inspect_file(file, file.name).with_overrides(ov)
     _show_draft(draft, f"Detected in {file.name}")
+    pre = admin.preview(cfg, draft)
+    _show_preview(pre)
+    force = _force(pre, yes, force)
     if verify_:
-        changes = _verify(cfg, lambda c: admin.add_document(c, file, file.name, ov, progress=False), questions)
+        changes = _verify(cfg, lambda c: admin.add_document(c, file, file.name, ov, progress=False, force=force),
+                          questions)
         _print_changes(changes)
         if changes:
             _confirm(yes, f"{len(changes)} golden answer(s) change. Make the change live?")
     _confirm(yes, "Add this document?")
-    _report_add(admin.add_document(cfg, file, file.name, ov))
+    decisions = _ask_proposals(pre.proposals, yes)
+    _report_add(admin.add_document(cfg, file, file.name, ov, decisions=decisions, force=force))
 
 
 @group.command("replace")
@@ -128,7 +180,7 @@ def add_cmd(ctx, file, region, valid_from, valid_until, title, number, issuer, d
 @click.pass_context
 @plain_errors
 def replace_cmd(ctx, old, file, region, valid_from, valid_until, title, number, issuer, date_, kind, yes,
-                verify_, questions):
+                force, verify_, questions):
     """Replace document OLD by FILE; the new version supersedes OLD from its valid-from date."""
     from kb import admin
     cfg = load(ctx)
@@ -136,13 +188,18 @@ def replace_cmd(ctx, old, file, region, valid_from, valid_until, title, number, 
     draft = admin.inspect_file(file, file.name).with_overrides(ov)
     old_info = admin.show(cfg, old)
     _show_draft(draft, f"Detected in {file.name} (replaces {old}: {old_info.meta.title})")
+    pre = admin.preview(cfg, draft, replacing=old)
+    _show_preview(pre)
+    force = _force(pre, yes, force)
     if verify_:
-        changes = _verify(cfg, lambda c: admin.replace(c, old, file, file.name, ov, progress=False), questions)
+        changes = _verify(cfg, lambda c: admin.replace(c, old, file, file.name, ov, progress=False, force=force),
+                          questions)
         _print_changes(changes)
         if changes:
             _confirm(yes, f"{len(changes)} golden answer(s) change. Make the change live?")
     _confirm(yes, f"Replace {old} with this document?")
-    _report_add(admin.replace(cfg, old, file, file.name, ov))
+    decisions = _ask_proposals(pre.proposals, yes)
+    _report_add(admin.replace(cfg, old, file, file.name, ov, decisions=decisions, force=force))
 
 
 @group.command("retire")
