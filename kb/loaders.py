@@ -69,13 +69,14 @@ def load(path: Path | str, original_name: str | None = None) -> Loaded:
     return Loaded(text, loaded.format, loaded.encoding, name)
 
 
-def read_bytes(path: Path | str, name: str | None = None, limit: int = MAX_BYTES) -> bytes:
+def read_bytes(path: Path | str, name: str | None = None, limit: int | None = None) -> bytes:
     """A file's bytes, refusing what is not a regular file (a device, a pipe: /dev/zero never ends) and
     anything over `limit` bytes, without reading more than that."""
     import os
     import stat
     path = Path(path)
     name = name or path.name
+    limit = limit or MAX_BYTES
     try:
         st = os.stat(path)              # follows a symlink to what it points at
         if not stat.S_ISREG(st.st_mode):

@@ -266,7 +266,7 @@ def _what(s: str, a: int, f: Figure) -> str:
     pre = s[a:f.start]
     pre = re.split(r"[，,、；：）)]|且|或|的(?=[^的]{2,})", pre)[-1] if pre else ""
     pre = re.sub(r"(?:在|达到|超过|突破|不低于|不少于|低于|高于|为|满|同比增长|增长|增加|以上至|及以上至|至|到)+\s*$", "", pre)
-    pre = STRIP_LEAD.sub("", LEAD.sub("", pre)).strip()
+    pre = re.sub(r"^其", "", STRIP_LEAD.sub("", LEAD.sub("", pre)).strip())
     return pre[-16:] or "金额"
 
 
@@ -378,7 +378,8 @@ def _categories(text: str, n: int) -> list[str] | None:
 
 
 def propose_sentence(sentence: str, ctx: dict) -> list[Proposal]:
-    s = fg.normalize(sentence)
+    from kb.clean import normalize_inline
+    s = fg.normalize(normalize_inline(sentence))
     body = LEAD.sub("", s)
     off = len(s) - len(body)
     s = body
@@ -390,7 +391,10 @@ def propose_sentence(sentence: str, ctx: dict) -> list[Proposal]:
     money_vals = [x.f.value for x in figs]
 
     def make(kind: str, conds: list[str], wording: str, **kw) -> Proposal:
-        item = kw.pop("item", None) or _item(conds, ctx.get("fallback_item", ""))
+        item = kw.pop("item", None)
+        if item is None:
+            item = _item(conds, ctx.get("fallback_item", ""))
+        item = item or ctx.get("fallback_item", "") or "?"
         conditions = []
         for c in conds:
             for part in _split_conditions(c):
@@ -429,8 +433,7 @@ def propose_sentence(sentence: str, ctx: dict) -> list[Proposal]:
         seg_rates = [r for r in rates_ if a <= r.start < b]
         offering = [x for x in seg_figs if x.role in ("amount", "cap")]
         year_step = YEAR_STEP.search(seg)
-        is_offer = bool(offering) or (bool(seg_rates) and (_has_verb(seg) or _has_verb(s[b:]))) \
-            or bool(UNQUANT.search(seg))
+        is_offer = bool(offering) or (bool(seg_rates) and verbs) or bool(UNQUANT.search(seg))
         if not is_offer:
             if offers and not offers[-1]["closed"] and (not seg_figs or all(x.role != "threshold" for x in seg_figs)) \
                     and not seg.lstrip().startswith("对"):
@@ -472,6 +475,10 @@ def propose_sentence(sentence: str, ctx: dict) -> list[Proposal]:
     out: list[Proposal] = []
     for o in offers:
         out.extend(_offer(s, spans, figs, o, make))
+    if not out:       # every amount sentence yields a proposal
+        kind = "unquantified" if verbs or UNQUANT.search(s) else "not_a_reward"
+        extra = {} if kind == "unquantified" else {"figures_yuan": money_vals or None, "reason": "statistic"}
+        out.append(make(kind, [c for c in conds if c], s, thresholds=_thresholds(s, spans, figs), **extra))
     return out
 
 
@@ -515,7 +522,7 @@ def _offer(s: str, spans, figs: list[_Fig], o: dict, make) -> list[Proposal]:
     lead = re.sub(r"(?:单个|每个|每家|同一)?(?:企业|项目|单位|机构)?(?:每年)?(?:累计)?(?:补贴|奖励|奖补|补助|资助)?"
                   r"(?:金额|额度)?(?:每年)?(?:最高|最多|不超过|上限为?|不高于)+(?:奖励|补贴|补助)?$", "", lead)
     item0 = _item(conds, "") or _item([lead], "")
-    make = _with_item(make, item0 if len(item0) >= 2 else None)
+    make = _with_item(make, item0 if len(item0) >= 2 else "")
 
     # ---- spread over years
     if o["years"] and (len(o["years"]) >= 2 or any(y[0].group(2) or y[0].group(3) for y in o["years"])):
@@ -623,7 +630,7 @@ def _from_verb(text: str, at: int) -> str:
 def _with_item(make, item: str | None):
     def mk(kind, conds, wording, **kw):
         if not kw.get("item"):
-            kw["item"] = item
+            kw["item"] = item     # "": the clause's heading names it
         return make(kind, conds, wording, **kw)
     return mk
 
@@ -655,7 +662,7 @@ def propose(doc_meta, clauses) -> list[Proposal]:
         letters = iter("abcdefghijklmnopqrstuvwxyz")
         ctx = {"doc": doc_meta.id, "clause": c.id, "heading": c.heading, "region": doc_meta.region or None,
                "valid_from": doc_meta.valid_from, "valid_until": doc_meta.valid_until,
-               "fallback_item": re.sub(r"^[^\u4e00-\u9fff“]*", "", (c.heading_path or [""])[-1])}
+               "fallback_item": LEAD.sub("", (c.heading_path or [""])[-1]).strip(" …")}
         for sent in sentences(c.text):
             if not is_amount_sentence(sent):
                 continue

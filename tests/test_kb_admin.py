@@ -388,3 +388,105 @@ def test_kb_verify_lists_changed_answers(cli_env, kb, tmp_path):
     assert res.exit_code == 1
     assert "total_yuan" in res.output and "100000" in res.output
     assert snapshot(kb) == before        # verifying changes nothing live
+
+
+# ---------------------------------------------------------------- issue 10: clauses, proposals, duplicates
+ZZ_TEXT = ("泽州县人民政府办公室文件\n泽政办发〔2025〕12号\n泽州县支持铸造专业镇发展若干措施\n一、支持企业升级\n"
+           "（一）对首次获评省级专精特新中小企业的铸造企业，一次性奖励 15 万元。\n"
+           "本措施自 2025 年 7 月 1 日起施行，有效期至 2027 年 12 月 31 日。\n")
+
+
+def test_gbk_county_policy_splits_and_its_award_is_accepted(cli_env, kb, tmp_path):
+    import yaml
+    from kb.build import parse_all
+    from kb.documents import load_documents
+    from kb.proposals import load_review
+    from kb.rules import load_rules
+    f = tmp_path / "zz-2025-12.txt"
+    f.write_bytes(ZZ_TEXT.encode("gbk"))
+    res = cli_env("add", str(f), "--region", "泽州县", "--yes")
+    assert res.exit_code == 0, res.output
+    assert "Added zz-2025-12" in res.output and "1 accepted" in res.output
+    assert "支持企业升级" in res.output and "封面" in res.output      # the outline staff confirm
+    clauses = {c.id: c for c in parse_all(load_documents(kb.documents_dir))}
+    assert clauses["zz-2025-12/1-1"].kind == "policy" and "15万元" in clauses["zz-2025-12/1-1"].text
+    assert admin.show(kb, "zz-2025-12").clauses >= 2
+    rows = yaml.safe_load((kb.rules_dir / "awards-zz-2025-12.yaml").read_text(encoding="utf-8"))["rows"]
+    assert [(r["id"], r["kind"], r["amount_yuan"]) for r in rows] == [("zz-2025-12-1-1-a", "fixed", 150000)]
+    rs = load_rules(kb.rules_dir, set(clauses))
+    award = rs.by_id("zz-2025-12-1-1-a")
+    assert (award.region, award.source.clause, str(award.valid_until)) == ("泽州县", "zz-2025-12/1-1", "2027-12-31")
+    assert [(p.id, p.status) for p in load_review(kb.rules_dir)] == [("zz-2025-12-1-1-a", "accepted")]
+
+
+def test_proposals_not_decided_stay_pending(kb, tmp_path):
+    from kb.proposals import load_review
+    f = tmp_path / "zz-2025-12.txt"
+    f.write_text(ZZ_TEXT, encoding="utf-8")
+    rep = admin.add_document(kb, f, f.name, {"region": "泽州县"}, progress=False)
+    assert [p.status for p in rep.proposals] == ["pending"]
+    assert [p.status for p in load_review(kb.rules_dir)] == ["pending"]
+    assert not (kb.rules_dir / "awards-zz-2025-12.yaml").exists()
+
+
+def test_a_copy_of_a_shipped_document_is_a_duplicate(kb, tmp_path):
+    f = tmp_path / "copy.txt"
+    shutil.copy(ROOT / "kb" / "documents" / "jc-2023-39.txt", f)
+    before = snapshot(kb)
+    rep = admin.add_document(kb, f, f.name, progress=False)
+    assert rep.unchanged and rep.doc_id == "jc-2023-39"
+    assert snapshot(kb) == before
+
+
+def test_the_same_number_again_is_refused(kb, tmp_path):
+    f = tmp_path / "again.txt"
+    f.write_text(new_policy_text(15).replace("晋市政办〔2026〕7号", OLD_NUMBER), encoding="utf-8")
+    before = snapshot(kb)
+    with pytest.raises(KBError, match="already in the knowledge base as jc-2023-39"):
+        admin.add_document(kb, f, f.name, progress=False)
+    assert snapshot(kb) == before
+
+
+@pytest.mark.parametrize("overrides,why", [
+    ({"region": "太原市"}, "does not match the issuer"),
+    ({"valid_from": "2027-01-01", "valid_until": "2026-01-01"}, "before valid from"),
+])
+def test_contradictions_are_said_before_anything_is_written(kb, tmp_path, overrides, why):
+    f = tmp_path / "gp.txt"
+    f.write_text(ZZ_TEXT.replace("泽州县", "高平市").replace("泽政办发", "高政办发"), encoding="utf-8")
+    draft = admin.inspect_file(f, f.name).with_overrides(overrides)
+    assert any(why in p for p in admin.preview(kb, draft).problems)
+    before = snapshot(kb)
+    with pytest.raises(KBError, match=why):
+        admin.add_document(kb, f, f.name, overrides, progress=False)
+    assert snapshot(kb) == before
+
+
+def test_a_document_that_does_not_split_is_refused_with_its_outline(cli_env, kb, tmp_path):
+    f = tmp_path / "flat.txt"
+    f.write_text("泽州县人民政府办公室文件\n泽政办发〔2025〕13号\n对首次获评的铸造企业一次性奖励15万元。\n", encoding="utf-8")
+    before = snapshot(kb)
+    res = cli_env("add", str(f), "--yes")
+    assert res.exit_code == 1 and "cover" in res.output and "Traceback" not in res.output
+    assert "封面" in res.output                     # the outline was shown
+    assert snapshot(kb) == before
+
+
+def test_kb_add_of_an_endless_file_is_a_plain_error(cli_env, kb, tmp_path):
+    link = tmp_path / "zero.txt"
+    link.symlink_to("/dev/zero")
+    res = cli_env("add", str(link), "--yes")
+    assert res.exit_code == 1 and "not a regular file" in res.output and "Traceback" not in res.output
+
+
+def test_build_rolls_back_a_half_made_change(kb):
+    """What a plain `python -m bot build` (and every command that builds) does after a killed `kb add`."""
+    from kb.build import build
+    before = snapshot(kb)
+    txn = admin._Txn(kb.documents_dir).begin()
+    txn.write("half.yaml", b"id: half\ntitle: t\nnumber: n\nissuer: i\nregion: \xe6\xb3\xbd\xe5\xb7\x9e\xe5\x8e\xbf\n")
+    txn.write("half.txt", "对企业奖励15万元。".encode())
+    txn.write(kb.rules_dir.resolve() / "review" / "half.yaml", b"document: half\nproposals: []\n")
+    rep = build(kb, progress=False)
+    assert snapshot(kb) == before and rep.unchanged
+    assert not (kb.rules_dir / "review" / "half.yaml").exists()

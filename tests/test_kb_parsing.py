@@ -115,3 +115,52 @@ def test_region_cover_rules():
     assert not g.covers("晋城市城区", "泽州县")
     assert not g.covers("晋城市", "忻州市")
     assert g.outside_place("北京住房公积金怎么提取") == "北京"
+
+
+def test_shipped_documents_keep_their_clauses_exactly():
+    """The five shipped documents split exactly as when the rule tables were written against them: same ids,
+    kinds, headings and texts (tests/fixtures/shipped_clauses.json was dumped before the splitter grew)."""
+    import json
+    want = json.loads((ROOT / "tests" / "fixtures" / "shipped_clauses.json").read_text(encoding="utf-8"))
+    docs = {d.meta.id: d for d in load_documents(ROOT / "kb" / "documents")}
+    assert set(docs) == set(want)
+    for doc_id, clauses in want.items():
+        got = [{"id": c.id, "kind": c.kind, "heading": c.heading, "text": c.text} for c in parse_document(docs[doc_id])]
+        assert got == clauses, doc_id
+
+
+@pytest.mark.parametrize("text,ids", [
+    # articles inside chapters, an article's inline lead as its heading, a list under an article
+    ("第一章 总则\n第一条 为规范管理，制定本办法。\n第二条 载体建设。对新认定的孵化器给予10万元。\n"
+     "第二章 支持\n第三条 具体标准如下：\n1.营收1亿元以上的，奖励20万元；\n2.营收1亿元以下的，奖励10万元。\n",
+     {"t-1/c1-a1": "第一章 总则 › 第一条", "t-1/c1-a2": "第一章 总则 › 第二条 载体建设",
+      "t-1/c2-a3-1": "第二章 支持 › 第三条 › 1.营收1亿元以上的，奖励20万元；"}),
+    # spaced article numbers from a PDF, inside 一、/(一) sections
+    ("一、政策支持\n第 1 条 设立引导资金。\n二 、支持范围\n(一)投资奖励\n第 1 0 条 对新上项目给予奖励。\n",
+     {"t-1/1-a1": "一、政策支持 › 第1条", "t-1/2-1-a10": "二、支持范围 › （一）投资奖励 › 第10条"}),
+    # unnumbered items each closed by their own 责任单位 note
+    ("一、支持平台建设\n培育平台。对平台给予奖补。（责任单位：省经信厅）\n推动上云。对企业给予奖补。（责任单位：省财政厅）\n",
+     {"t-1/1-u1": "一、支持平台建设 › 培育平台", "t-1/1-u2": "一、支持平台建设 › 推动上云"}),
+])
+def test_headings_of_other_layouts(text, ids):
+    clauses = {c.id: c for c in parse_document(doc(text))}
+    for cid, heading in ids.items():
+        assert cid in clauses, sorted(clauses)
+        assert clauses[cid].heading == heading
+
+
+def test_pdf_hard_wraps_and_page_numbers_are_undone():
+    line = "对上一年度营业收入在二千万元以上的企业，补贴上限为每年一百万元，按季度拨付，由运营公司负"
+    text = "\n".join([line] * 12 + ["责执行。", "— 2 —", "第二条 本办法自印发之日起执行。"])
+    paras = clean_text(text).split("\n")
+    assert "— 2 —" not in paras and len(paras) == 2
+    assert paras[0].endswith("由运营公司负责执行。")
+    assert normalize_inline("第 1 0 条 奖励 200 万元") == "第10条奖励200万元"
+
+
+def test_a_second_document_bound_into_the_file_is_a_part_of_its_own():
+    text = ("支持工业互联网发展若干政策\n为加快发展，制定以下政策。\n一、支持平台\n（一）平台。给予奖补。\n"
+            "工业互联网创新发展行动计划（2021-2023年）\n为推进发展，制定本计划。\n一、总体要求\n（一）指导思想。坚持创新。\n")
+    clauses = {c.id: c for c in parse_document(doc(text))}
+    assert "t-1/1-1" in clauses and "t-1/part2-1-1" in clauses
+    assert clauses["t-1/part2-1-1"].heading_path[0] == "工业互联网创新发展行动计划（2021-2023年）"

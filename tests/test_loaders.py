@@ -126,3 +126,74 @@ def test_docx_zip_without_a_document_is_rejected(tmp_path):
     p.write_bytes(buf.getvalue())
     with pytest.raises(KBError, match=r"x\.docx: the Word document is damaged"):
         load(p)
+
+
+# ---------------------------------------------------------------- files that never end or are far too big
+def test_a_device_or_an_endless_file_is_refused_unread(tmp_path):
+    link = tmp_path / "zero.txt"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(KBError, match="not a regular file"):
+        load(link)
+
+
+def test_a_huge_file_is_refused(tmp_path, monkeypatch):
+    import kb.loaders
+    monkeypatch.setattr(kb.loaders, "MAX_BYTES", 1000)
+    p = tmp_path / "big.txt"
+    p.write_bytes(POLICY.encode("utf-8") * 20)
+    with pytest.raises(KBError, match="too large"):
+        load(p)
+
+
+# ---------------------------------------------------------------- the same policy as .txt (GBK), .docx, .pdf
+ZZ = ["泽州县人民政府办公室文件", "泽政办发〔2025〕12号", "泽州县支持铸造专业镇发展若干措施", "一、支持企业升级",
+      "（一）对首次获评省级专精特新中小企业的铸造企业，一次性奖励 15 万元。",
+      "本措施自 2025 年 7 月 1 日起施行，有效期至 2027 年 12 月 31 日。"]
+CJK_FONTS = ["/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+             "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"]
+
+
+def _cjk_pdf(path, lines):
+    from pathlib import Path
+    font = next((f for f in CJK_FONTS if Path(f).exists()), None)
+    if font is None:
+        pytest.skip("no CJK font to write a Chinese PDF (apt-get install fonts-wqy-microhei)")
+    from fpdf import FPDF
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.add_font("cjk", fname=font)
+    pdf.set_font("cjk", size=11)
+    for line in lines:
+        pdf.multi_cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.output(str(path))
+
+
+def _docx(path, lines):
+    import docx
+    d = docx.Document()
+    for line in lines:
+        d.add_paragraph(line)
+    d.save(path)
+
+
+@pytest.mark.parametrize("fmt", ["txt", "docx", "pdf"])
+def test_the_same_policy_splits_into_its_clauses_in_every_format(tmp_path, fmt):
+    from pathlib import Path
+    from kb.admin import split_problem
+    from kb.documents import DocumentMeta, SourceDocument
+    from kb.parse import parse_document
+    p = tmp_path / f"zz.{fmt}"
+    if fmt == "txt":
+        p.write_bytes("\n".join(ZZ).encode("gbk"))
+    elif fmt == "docx":
+        _docx(p, ZZ)
+    else:
+        _cjk_pdf(p, ZZ)
+    text = load(p).text
+    meta = DocumentMeta(id="zz", title="t", number="n", issuer="i", region="泽州县")
+    clauses = {c.id: c for c in parse_document(SourceDocument(meta, text, Path("zz.txt")))}
+    assert "zz/1-1" in clauses and "15万元" in clauses["zz/1-1"].text
+    assert clauses["zz/1-1"].heading.startswith("一、支持企业升级 › （一）")
+    assert "有效期至2027年12月31日" in clauses["zz/final"].text
+    assert "一次性奖励" not in clauses["zz/cover"].text
+    assert split_problem(list(clauses.values())) is None
