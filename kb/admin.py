@@ -497,12 +497,18 @@ def preview(config: Config, draft: Draft, replacing: str | None = None) -> Previ
 
 def _stage_rules(config: Config, txn: "_Txn", doc, decisions: dict | None, accept_all: bool) -> list:
     """Propose rule rows for the staged document, apply staff decisions, journal the review and awards files."""
-    from kb.proposals import decide, propose_document, review_files
-    _, proposals = propose_document(doc)
+    from kb import proposals as props
+    _, proposals = props.propose_document(doc)
+    decided = dict(decisions or {})
+    for p in proposals:       # a proposal that cannot be a valid row waits for staff to correct it
+        if decided.get(props.local_id(p)) == "accepted" and props.row_problem(p):
+            log.warning("%s stays pending: %s", p.id, props.row_problem(p))
+            decided.pop(props.local_id(p))
+    props.decide(proposals, {k: v for k, v in decided.items()
+                             if any(props.local_id(p) == k for p in proposals)})
     if accept_all:
-        for p in proposals:
-            p.status = "accepted"
-    decide(proposals, {k: v for k, v in (decisions or {}).items()})
+        props.accept_all(proposals)
+    review_files = props.review_files
     for rel, data in review_files(doc.meta.id, proposals).items():
         txn.write(Path(config.rules_dir).resolve() / rel, data)
     return proposals

@@ -9,18 +9,21 @@ from dataclasses import dataclass
 
 import cn2an
 
-UNITS = {"元": 1, "千元": 1_000, "万元": 10_000, "亿元": 100_000_000}
+UNITS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
 NUM = r"\d+(?:\.\d+)?"
-CNUM = r"[零〇一二两三四五六七八九十百千]+"
+# Chinese numerals for money are read only in their small, unambiguous forms (十五万元, 两万元); amounts
+# like 一百五十万元 are written in digits in policy text, and a partial reading would invent a figure
+CNUM = r"[零〇一二两三四五六七八九十]+"
+CNUM_RATE = r"[零〇一二两三四五六七八九十百]+"
 DASH = r"[-—–~～至到]"
 _FW = str.maketrans("０１２３４５６７８９．％－～，", "0123456789.%-~，")
 _MONEY = re.compile(
-    rf"(?P<a>{NUM})\s*(?P<ua>亿元|万元|千元|元)?\s*(?:(?P<dash>{DASH}{{1,2}})\s*(?P<b>{NUM})\s*)?"
-    rf"(?P<unit>亿元|万元|千元|元)")
-_LIST = re.compile(rf"(?P<head>(?:{NUM}\s*[、，,和及与或]\s*)+)(?P<last>{NUM})\s*(?P<unit>亿元|万元)")
-_CN_MONEY = re.compile(rf"(?<![\d.])(?P<n>{CNUM})\s*(?P<unit>亿元|万元|千元|元)")
+    rf"(?P<a>{NUM})\s*(?P<ua>亿元|万元|元)?\s*(?:(?P<dash>{DASH}{{1,2}})\s*(?P<b>{NUM})\s*)?"
+    rf"(?P<unit>亿元|万元|元)")
+_LIST = re.compile(rf"(?P<head>(?:{NUM}\s*[、，,和及]\s*)+)(?P<last>{NUM})\s*(?P<unit>亿元|万元)")
+_CN_MONEY = re.compile(rf"(?<![\d.零〇一二两三四五六七八九十百千])(?P<n>{CNUM})\s*(?P<unit>亿元|万元)")
 _PCT_RANGE = re.compile(rf"(?P<a>{NUM})\s*%?\s*{DASH}{{1,2}}\s*(?P<b>{NUM})\s*%")
-_PCT = re.compile(rf"(?P<a>{NUM})\s*%|百分之(?P<cn>{CNUM})")
+_PCT = re.compile(rf"(?P<a>{NUM})\s*%|百分之(?P<cn>{CNUM_RATE})")
 
 
 @dataclass(frozen=True)

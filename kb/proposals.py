@@ -93,6 +93,33 @@ def to_award_row(p: Proposal) -> dict:
     return row
 
 
+def row_problem(p: Proposal) -> str | None:
+    """Why an accepted proposal could not be an `awards` row (None: it can)."""
+    if p.kind not in REWARD_KINDS:
+        return None
+    from pydantic import ValidationError
+    from kb.rules import Award
+    try:
+        Award.model_validate(to_award_row(p))
+    except ValidationError as e:
+        err = e.errors()[0]
+        return f"{'.'.join(map(str, err['loc'])) or 'row'}: {err['msg']}"
+    return None
+
+
+def accept_all(proposals: list[Proposal]) -> list[Proposal]:
+    """Accept every pending proposal that makes a valid row; the others stay pending (returned)."""
+    left = []
+    for p in proposals:
+        if p.status != "pending":
+            continue
+        if row_problem(p):
+            left.append(p)
+            continue
+        p.status = "accepted"
+    return left
+
+
 def _dump(data) -> bytes:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120).encode("utf-8")
 
@@ -188,12 +215,27 @@ def review(config, doc_id: str, decisions: dict[str, str] | None = None, accept_
         known = sorted(p.stem for p in (Path(config.rules_dir) / REVIEW_DIR).glob("*.yaml"))
         raise RuleError(f"no proposals for {doc_id!r}; documents with proposals: {', '.join(known) or 'none'}")
     if accept_all:
-        for p in proposals:
-            if p.status == "pending":
-                p.status = "accepted"
+        globals()["accept_all"](proposals)
     decide(proposals, decisions or {})
     clause_ids = {c.id for c in parse_all(load_documents(config.documents_dir))}
     return save_review(config.rules_dir, doc_id, proposals, clause_ids)
+
+
+def propose_existing(config, doc_id: str) -> ReviewReport:
+    """Proposals for a document already in the knowledge base (one added before proposals existed, or whose
+    text changed); the statuses of proposals already reviewed are kept."""
+    from bot.errors import KBError
+    from kb.build import parse_all
+    from kb.documents import load_documents
+    docs = load_documents(config.documents_dir)
+    doc = next((d for d in docs if d.meta.id == doc_id), None)
+    if doc is None:
+        raise KBError(f"no document {doc_id!r}; the documents are: {', '.join(sorted(d.meta.id for d in docs))}")
+    _, proposals = propose_document(doc)
+    old = {(p.clause, p.sentence, p.item): p.status for p in load_doc_review(config.rules_dir, doc_id)}
+    for p in proposals:
+        p.status = old.get((p.clause, p.sentence, p.item), "pending")
+    return save_review(config.rules_dir, doc_id, proposals, {c.id for c in parse_all(docs)})
 
 
 # ---------------------------------------------------------------- coverage for `rules check`

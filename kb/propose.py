@@ -15,12 +15,14 @@ yields one proposal for each. Money is whole yuan in keys ending in `_yuan`; rat
 the sentence writes are reported: nothing is computed from them."""
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
 from kb import figures as fg
 from kb.figures import Figure, Rate
 
+log = logging.getLogger(__name__)
 KINDS = ("fixed", "tiered", "ratio", "per_unit", "range", "multi_year", "unquantified", "not_a_reward")
 SENTENCE_END = re.compile(r"[。；;！？!?\n]")
 OFFER_VERB = re.compile(r"给予|予以|奖励|奖补|补助|补贴|资助|扶持|贴息|发放|奖金|配套|支持|兑现|补差|给(?=企业|个人|单位|项目)|"
@@ -666,8 +668,35 @@ def propose(doc_meta, clauses) -> list[Proposal]:
         for sent in sentences(c.text):
             if not is_amount_sentence(sent):
                 continue
-            for p in propose_sentence(sent, ctx):
+            try:
+                found = propose_sentence(sent, ctx)
+            except Exception:        # a sentence no rule reads must not cost the document its proposals
+                log.warning("could not read the amount sentence %r of %s", sent[:40], c.id, exc_info=True)
+                found = [Proposal(id="", doc=ctx["doc"], clause=c.id, sentence=sent, kind="not_a_reward",
+                                  item=ctx["fallback_item"] or "?", heading=c.heading, reason="not read",
+                                  figures_yuan=sorted(fg.yuan_values(sent)) or None)]
+            for p in found:
+                _only_written(p, sent)
                 n = next(letters, None)
                 p.id = f"{c.id.replace('/', '-')}-{n or len(out)}"
                 out.append(p)
     return out
+
+
+def _only_written(p: Proposal, sentence: str) -> None:
+    """Drop any money value the sentence does not write (a guard: proposals report figures, never compute)."""
+    written = fg.yuan_values(sentence)
+    for k in ("amount_yuan", "cap_yuan", "min_yuan", "max_yuan"):
+        if getattr(p, k) is not None and getattr(p, k) not in written:
+            log.warning("%s: %s %s is not a figure of the sentence; dropped", p.clause, k, getattr(p, k))
+            setattr(p, k, None)
+    for lst in (p.tiers or [], p.schedule or [], p.thresholds or []):
+        for d in lst:
+            for k in [k for k in d if k.endswith("_yuan") and d[k] not in written]:
+                d.pop(k)
+    if p.tiers is not None:
+        p.tiers = [t for t in p.tiers if "threshold_yuan" in t]
+    if p.thresholds:
+        p.thresholds = [t for t in p.thresholds if "threshold_yuan" in t]
+    if p.figures_yuan:
+        p.figures_yuan = [v for v in p.figures_yuan if v in written]

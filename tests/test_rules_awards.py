@@ -193,3 +193,20 @@ def test_rules_review_and_check(cli, tmp_path):
     assert "zz-2025-12/1-1 [rejected]" in cli("check").output
     res = cli("review", "zz-2025-12", "--accept", "9-9-z")
     assert res.exit_code == 1 and "no proposal" in res.output and "Traceback" not in res.output
+
+
+def test_targets_of_a_shipped_plan_are_marked_not_a_reward(cli):
+    """A document added before proposals existed: propose, accept its not_a_reward proposals, and `rules check`
+    no longer lists those sentences."""
+    assert "xz-2022-82/2-1" in cli("check").output
+    res = cli("review", "xz-2022-82", "--propose")
+    assert res.exit_code == 0, res.output
+    from kb.proposals import load_doc_review
+    props = load_doc_review(cli.rules, "xz-2022-82")
+    targets = [p for p in props if p.kind == "not_a_reward"]
+    assert targets and all(p.figures_yuan for p in targets)
+    res = cli("review", "xz-2022-82", *[a for p in targets for a in ("--accept", p.id)])
+    assert res.exit_code == 0, res.output
+    out = cli("check").output
+    assert "xz-2022-82/2-1" not in out and "xz-2022-82/1-2" not in out
+    assert not (cli.rules / "awards-xz-2022-82.yaml").exists()      # not a reward: no row

@@ -73,13 +73,18 @@ def rules_check(ctx, strict):
 def rules_propose(ctx, file, as_json, region, valid_from, valid_until):
     """Read FILE (.txt, .docx, .pdf), split it into clauses and propose rule rows for every amount sentence.
     Nothing is written: `kb add` does the same as a step staff confirm."""
+    import logging
     from kb import admin
     from kb.parse import INDEXED_KINDS
     from kb.proposals import table
-    cfg = load(ctx)
     ov = {k: v for k, v in dict(region=region, valid_from=valid_from, valid_until=valid_until).items() if v}
     draft = admin.inspect_file(file, file.name).with_overrides(ov)
-    same = admin._same_text(cfg, draft.sha256) if cfg.documents_dir.is_dir() else None
+    same = None
+    try:       # the id it has if it is already in the knowledge base; a file outside it needs none
+        cfg = load(ctx)
+        same = admin._same_text(cfg, draft.sha256) if cfg.documents_dir.is_dir() else None
+    except Exception as e:  # noqa: BLE001 - proposing for a file must not depend on the knowledge base
+        logging.getLogger(__name__).info("knowledge base not consulted: %s", e)
     doc_id = same.id if same is not None else admin.base_id(draft)
     doc = admin._source(draft, doc_id)
     from kb.proposals import propose_document
@@ -106,14 +111,23 @@ def rules_propose(ctx, file, as_json, region, valid_from, valid_until):
 @click.option("--pending", "pending", multiple=True, metavar="ID", help="Put proposal ID back to pending.")
 @click.option("--yes", "-y", is_flag=True, help="Accept every pending proposal of DOC.")
 @click.option("--status", type=click.Choice(["pending", "accepted", "rejected"]), help="List only these.")
+@click.option("--propose", "propose_", is_flag=True,
+              help="(Re)propose rows for DOC, a document already in the knowledge base; decisions made stay.")
 @click.pass_context
 @plain_errors
-def rules_review(ctx, doc, accept, reject, pending, yes, status):
+def rules_review(ctx, doc, accept, reject, pending, yes, status, propose_):
     """List rule proposals with their status (all documents, or DOC); with --accept/--reject/--yes, decide
     them: accepted rewards become rows of kb/rules/awards-DOC.yaml, validated like every rule table."""
     from kb.admin import recover
-    from kb.proposals import load_doc_review, load_review, review, table
+    from kb.proposals import load_doc_review, load_review, propose_existing, review, table
     cfg = load(ctx)
+    if propose_:
+        if not doc:
+            raise click.UsageError("name the document to propose rows for: rules review DOC --propose")
+        recover(cfg, rebuild=False)
+        rep = propose_existing(cfg, doc)
+        click.echo(f"{doc}: {len(rep.proposals)} proposal(s); " + ", ".join(f"{v} {k}" for k, v in rep.counts().items()),
+                   err=True)
     decisions = {**{i: "accepted" for i in accept}, **{i: "rejected" for i in reject},
                  **{i: "pending" for i in pending}}
     if (decisions or yes) and not doc:
@@ -124,6 +138,8 @@ def rules_review(ctx, doc, accept, reject, pending, yes, status):
         c = rep.counts()
         click.echo(f"{doc}: {c['accepted']} accepted, {c['rejected']} rejected, {c['pending']} pending"
                    + (f"; awards in {rep.awards_file.name}" if rep.awards_file else ""))
+        return
+    if propose_:
         return
     items = load_doc_review(cfg.rules_dir, doc) if doc else load_review(cfg.rules_dir)
     if status:
