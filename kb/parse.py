@@ -101,6 +101,11 @@ def _heading(text: str) -> tuple[str, str, str, str] | None:
     return None
 
 
+def _title_of(text: str) -> str:
+    h = _heading(text)
+    return MARKERS_BY_KIND[h[0]].sub("", text, count=1) if h and h[0] in MARKERS_BY_KIND else ""
+
+
 def _leaf_item(text: str) -> bool:
     """A list entry (1.分散供养特困人员) rather than a section heading: with no heading under it, it is text."""
     h = _heading(text)
@@ -309,6 +314,9 @@ def parse_document(doc: SourceDocument) -> list[Clause]:
                 and _heading_only(body_paras[0].text, _heading(body_paras[0].text))
                 and (nxt.startswith(o.key + "-") or not _leaf_item(body_paras[0].text))):
             continue
+        if (len(body_paras) == 1 and o.kind in ("policy", "annex") and nxt.startswith(o.key + "-")
+                and re.fullmatch(r"[^。，；：！？]{2,24}。", _title_of(body_paras[0].text))):
+            continue      # （一）网络体系强基行动。 — a heading with a full stop, its items below it
         kind = o.kind
         text = "\n".join(p.text for p in body_paras)
         if kind == "annex" and any(w in o.path[-1] for w in ("组成人员", "成员名单")):

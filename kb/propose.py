@@ -447,7 +447,8 @@ def propose_sentence(sentence: str, ctx: dict) -> list[Proposal]:
             continue
         cont = bool(offers) and not offers[-1]["closed"] and bool(
             (year_step and (offers[-1]["years"] or offers[-1]["amounts"] or offers[-1]["rates"]))
-            or (not [x for x in offering if x.role == "amount"] and not seg_rates)       # a cap on the offer before
+            or (not [x for x in offering if x.role == "amount"] and not seg_rates      # a cap on the offer before
+                and (offers[-1]["amounts"] or offers[-1]["rates"]))
             or (seg_rates and not offering and offers[-1]["rates"] and not conds))
         if cont:
             o = offers[-1]
