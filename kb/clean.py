@@ -11,7 +11,8 @@ CJK = r"\u3400-\u9fff\u3000-\u303f\uff01-\uff60\u2014\u2018-\u201d\u2026"
 TERMINAL = set("。！？；：…”’」』）〕】》!?;:")
 # a line that starts one of the documents' own headings
 HEADING_START = re.compile(r"^(?:[一二三四五六七八九十]+[、．.]|[（(][一二三四五六七八九十\d]{1,3}[）)]|\d{1,2}[、．.](?!\d)|——|"
-                           r"第\s*[一二三四五六七八九十百零〇\d][一二三四五六七八九十百零〇\d\s]{0,6}[章节条](?![件款])|专栏\s*\d)")
+                           r"第\s*[一二三四五六七八九十百零〇\d][一二三四五六七八九十百零〇\d\s]{0,6}(?:[章节条](?![件款])|部分)|专栏\s*\d|"
+                           r"[①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳]|\d{1,2}[)）](?=\D))")
 # a page number the PDF text layer keeps between pages: "— 2 —", "- 12 -", "第 3 页"
 PAGE_MARK = re.compile(r"^(?:[—–\-－]{1,2}\s*\d{1,4}\s*[—–\-－]{1,2}|第\s*\d{1,4}\s*页(?:\s*[/／共]\s*\d{1,4}\s*页?)?)$")
 DATE_LINE = re.compile(r"^\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日(?:\s*印发)?$")

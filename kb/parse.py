@@ -22,6 +22,7 @@ CN_DIGITS = "一二三四五六七八九十百零〇两"
 MARKERS = [
     ("chap", re.compile(rf"^第\s*([{CN_DIGITS}\d]{{1,5}})\s*章\s*")),
     ("sect", re.compile(rf"^第\s*([{CN_DIGITS}\d]{{1,5}})\s*节\s*")),
+    ("part", re.compile(rf"^第\s*([{CN_DIGITS}\d]{{1,3}})\s*部分\s*")),
     ("art", re.compile(rf"^第\s*([{CN_DIGITS}\d]{{1,5}})\s*条(?![件款])\s*")),
     ("box", re.compile(r"^专栏\s*(\d{1,3})\s*")),
     ("cn", re.compile(r"^([一二三四五六七八九十]+)[、．.]\s*")),
@@ -29,9 +30,12 @@ MARKERS = [
     ("num", re.compile(r"^(\d{1,2})[、．.](?!\d)\s*")),
     ("pnum", re.compile(r"^（(\d{1,2})）\s*")),
     ("dash", re.compile(r"^——\s*")),
+    ("circ", re.compile(r"^([①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳])\s*")),
+    ("rnum", re.compile(r"^(\d{1,2})[)）]\s*(?=\D)")),
 ]
-KEY_PREFIX = {"chap": "c", "sect": "s", "art": "a", "box": "box"}
-LIST_KINDS = ("num", "pnum", "dash")
+KEY_PREFIX = {"part": "b", "chap": "c", "sect": "s", "art": "a", "box": "box"}
+LIST_KINDS = ("num", "pnum", "dash", "circ", "rnum")
+CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 # a title line: short, no sentence punctuation, ends like a document's name (…若干政策, …行动计划（2021-2023年）)
 TITLE_LINE = re.compile(r"^[^。，；：！？]{4,64}?(?:方案|政策|通知|办法|意见|规定|细则|措施|计划|决定|规划|指南|"
                         r"条例|规则)(?:[（(][^（）()]{1,20}[）)])?$")
@@ -88,14 +92,20 @@ def _heading(text: str) -> tuple[str, str, str, str] | None:
         if kind in KEY_PREFIX:
             g = re.sub(r"\s+", "", m.group(1))
             num = KEY_PREFIX[kind] + (g if g.isdigit() else str(cn2an.cn2an(g.replace("〇", "零"), "smart")))
-            label = "专栏" + g if kind == "box" else f"第{g}{ {'chap': '章', 'sect': '节', 'art': '条'}[kind] }"
+            label = "专栏" + g if kind == "box" else f"第{g}{ {'part': '部分', 'chap': '章', 'sect': '节', 'art': '条'}[kind] }"
             return kind, num, label, _inline_title(kind, rest)
         if kind == "dash":
             num, shown = "", "——"
         else:
             g = m.group(1)
-            num = str(cn2an.cn2an(g, "strict")) if not g.isdigit() else g
-            shown = {"cn": f"{g}、", "pcn": f"（{g}）", "num": f"{g}.", "pnum": f"（{g}）"}[kind]
+            if kind == "circ":
+                num = f"o{CIRCLED.index(g) + 1}"
+            elif kind == "rnum":
+                num = f"r{g}"
+            else:
+                num = str(cn2an.cn2an(g, "strict")) if not g.isdigit() else g
+            shown = {"cn": f"{g}、", "pcn": f"（{g}）", "num": f"{g}.", "pnum": f"（{g}）", "circ": g,
+                     "rnum": f"{g}）"}[kind]
         title = rest.split("。")[0] if "。" in rest[:40] else rest[:24] + ("…" if len(rest) > 24 else "")
         return kind, num, shown, title.rstrip("：:，,")
     return None
@@ -116,7 +126,7 @@ def _inline_title(kind: str, rest: str) -> str:
     """The words after 第X章/第X条/专栏N that name it: all of a chapter's line; an article's short lead
     (第三条 载体建设。被香港…) when it has one."""
     rest = rest.strip()
-    if kind in ("chap", "sect", "box"):
+    if kind in ("part", "chap", "sect", "box"):
         return re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", rest)[:40]
     m = re.match(r"^([^。，；：！？\s]{2,15})(?:。|\s+(?=\S))", rest)
     if m and not re.search(r"[的了是]$", m.group(1)) and len(rest) > len(m.group(1)) + 1:

@@ -164,3 +164,12 @@ def test_a_second_document_bound_into_the_file_is_a_part_of_its_own():
     clauses = {c.id: c for c in parse_document(doc(text))}
     assert "t-1/1-1" in clauses and "t-1/part2-1-1" in clauses
     assert clauses["t-1/part2-1-1"].heading_path[0] == "工业互联网创新发展行动计划（2021-2023年）"
+
+
+def test_parts_circled_and_bracketed_numbers():
+    text = ("第一部分 总体要求\n一、目标\n到2025年建成示范区。\n第二部分 支持措施\n一、补贴\n补贴对象：\n"
+            "①高校毕业生；\n②退役军人；\n二、奖励\n1)首次创业的，给予1万元；\n2)带动就业的，给予2万元。\n")
+    clauses = {c.id: c for c in parse_document(doc(text))}
+    assert clauses["t-1/b1-1"].heading == "第一部分 总体要求 › 一、目标"
+    assert clauses["t-1/b2-1-o2"].text == "②退役军人；"
+    assert clauses["t-1/b2-2-r2"].heading == "第二部分 支持措施 › 二、奖励 › 2）带动就业的，给予2万元"
