@@ -207,9 +207,6 @@ def _roles(s: str, spans: list[tuple[int, int]]) -> list[_Fig]:
                 role = "threshold"
             if role != "threshold":
                 group_role[g] = role
-        if role == "threshold" and THRESH_AFTER.match(post) is None and not post.startswith("的") \
-                and re.match(r"^\s*(?:及以上)?(?:至|到)", post) is None and f is not last and g not in group_role:
-            pass
         label = ""
         m = re.search(r"(?:^|[、，,和及与或]|给予|奖励|分别)\s*([^\d、，,和及与或（）()]{1,10})$", pre)
         if m:
@@ -382,13 +379,10 @@ def _categories(text: str, n: int) -> list[str] | None:
 def propose_sentence(sentence: str, ctx: dict) -> list[Proposal]:
     from kb.clean import normalize_inline
     s = fg.normalize(normalize_inline(sentence))
-    body = LEAD.sub("", s)
-    off = len(s) - len(body)
-    s = body
+    s = LEAD.sub("", s)
     spans = _segments(s)
     figs = _roles(s, spans)
     rates_ = fg.rates(s)
-    seg_of = lambda pos: next((i for i, (a, b) in enumerate(spans) if a <= pos < b), len(spans) - 1)  # noqa: E731
     base = dict(ctx, sentence=LEAD.sub("", sentence.strip()))
     money_vals = [x.f.value for x in figs]
 
