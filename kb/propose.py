@@ -263,7 +263,7 @@ def _split_conditions(text: str) -> list[str]:
 def _what(s: str, a: int, f: Figure) -> str:
     """What a threshold measures: the words before its figure (固定资产投资1000万元 → 固定资产投资)."""
     pre = s[a:f.start]
-    pre = re.split(r"[，,、；：）)]|且|或|的(?=[^的]{2,})", pre)[-1] if pre else ""
+    pre = re.split(r"[，,、；：）)〔【（(]|且|或|的(?=[^的]{2,})", pre)[-1] if pre else ""
     pre = re.sub(r"(?:在|达到|超过|突破|不低于|不少于|低于|高于|为|满|同比增长|增长|增加|以上至|及以上至|至|到)+\s*$", "", pre)
     pre = re.sub(r"^其", "", STRIP_LEAD.sub("", LEAD.sub("", pre)).strip())
     return pre[-16:] or "金额"
@@ -418,7 +418,8 @@ def propose_sentence(sentence: str, ctx: dict) -> list[Proposal]:
             return [make("not_a_reward", [], s, figures_yuan=money_vals, reason="target" if TARGET.search(s)
                          else "statistic")]
     if rates_ and PAYOUT.search(s) and not amounts and not caps:
-        return [make("not_a_reward", [], s, figures_yuan=money_vals or None, reason="payment schedule")]
+        return [make("not_a_reward", [_clean_cond(s[a:b]) for a, b in spans[:1]], s, figures_yuan=money_vals or None,
+                     reason="payment schedule")]
 
     # ---- offers: condition segments, then the segment(s) that offer
     offers: list[dict] = []
@@ -659,7 +660,8 @@ def propose(doc_meta, clauses) -> list[Proposal]:
         letters = iter("abcdefghijklmnopqrstuvwxyz")
         ctx = {"doc": doc_meta.id, "clause": c.id, "heading": c.heading, "region": doc_meta.region or None,
                "valid_from": doc_meta.valid_from, "valid_until": doc_meta.valid_until,
-               "fallback_item": LEAD.sub("", (c.heading_path or [""])[-1]).strip(" …")}
+               "fallback_item": LEAD.sub("", (c.heading_path or [""])[-1]).strip(" …")
+               or (c.heading_path or [""])[-1]}
         for sent in sentences(c.text):
             if not is_amount_sentence(sent):
                 continue
