@@ -34,6 +34,10 @@ class Config:
     web_host: str = "127.0.0.1"
     web_port: int = 8080
     log_retention_days: int = 365
+    session_purge_minutes: int = 15         # how often serve/telegram/run delete expired sessions
+    web_header_timeout: float = 20.0        # seconds a connection may take to send a complete request
+    wechat_replay_window: int = 300         # WeChat timestamps older or newer than this (s) are refused
+    public_url: str | None = None           # where people reach the web chat (PZ_PUBLIC_URL)
     # secrets: only from the environment, never from config.yaml
     telegram_token: str | None = None
     telegram_base_url: str | None = None
@@ -41,7 +45,9 @@ class Config:
     wechat_aes_key: str | None = None
     wechat_app_id: str | None = None
     wechat_app_secret: str | None = None
-    log_salt: str = ""
+    log_salt: str = ""          # PZ_LOG_SALT, the old name of PZ_LOG_KEY (still accepted as the key)
+    log_key: str = ""           # PZ_LOG_KEY (else PZ_LOG_SALT): the pseudonym key; else read from log_key_file
+    log_key_file: Path | None = None    # PZ_LOG_KEY_FILE / question_log.key_file; default <data>/log.key
 
     @property
     def current_build(self) -> Path:
@@ -55,6 +61,12 @@ class Config:
     @property
     def index_dir(self) -> Path:
         return self.current_build
+
+    @property
+    def log_key_path(self) -> Path:
+        """The file holding the pseudonym key when none is set in the environment (created, 0600,
+        on first use; never inside the question-log database)."""
+        return self.log_key_file or self.data_dir / "log.key"
 
     @property
     def sessions_db(self) -> Path:
@@ -97,6 +109,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
     if env.get("TELEGRAM_STAFF_IDS"):
         staff = staff | _ids(env["TELEGRAM_STAFF_IDS"])
     data_dir = _path(base, env.get("PZ_DATA_DIR") or p.get("data", "var"))
+    qlog, sess = raw.get("question_log", {}), raw.get("sessions", {})
+    key_file = env.get("PZ_LOG_KEY_FILE") or qlog.get("key_file")
     try:
         return Config(
             documents_dir=_path(base, env.get("PZ_DOCUMENTS_DIR") or p.get("documents", "kb/documents")),
@@ -112,13 +126,17 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             passage_chars=int(ret.get("passage_chars", 260)),
             timezone=ans.get("timezone", "Asia/Shanghai"),
             min_dense_score=float(ans.get("min_dense_score", 0.80)),
-            session_idle_minutes=int(raw.get("sessions", {}).get("idle_minutes", 120)),
+            session_idle_minutes=int(sess.get("idle_minutes", 120)),
+            session_purge_minutes=int(sess.get("purge_minutes", 15)),
             staff_ids=staff,
             rate_limit_messages=int(tg.get("rate_limit_messages", 8)),
             rate_limit_seconds=int(tg.get("rate_limit_seconds", 30)),
             web_host=env.get("PZ_WEB_HOST") or web.get("host", "127.0.0.1"),
             web_port=int(env.get("PZ_WEB_PORT") or web.get("port", 8080)),
-            log_retention_days=int(raw.get("question_log", {}).get("retention_days", 365)),
+            web_header_timeout=float(web.get("header_timeout", 20.0)),
+            wechat_replay_window=int(raw.get("wechat", {}).get("replay_window_seconds", 300)),
+            public_url=env.get("PZ_PUBLIC_URL") or web.get("public_url") or None,
+            log_retention_days=int(qlog.get("retention_days", 365)),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
             wechat_token=env.get("WECHAT_TOKEN") or None,
@@ -126,6 +144,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             wechat_app_id=env.get("WECHAT_APP_ID") or None,
             wechat_app_secret=env.get("WECHAT_APP_SECRET") or None,
             log_salt=env.get("PZ_LOG_SALT") or "",
+            log_key=env.get("PZ_LOG_KEY") or env.get("PZ_LOG_SALT") or "",
+            log_key_file=_path(base, key_file) if key_file else None,
         )
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{path}: {e}") from e

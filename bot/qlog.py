@@ -1,12 +1,20 @@
 """Question log: every question from every channel, its answer status, citations, latency and feedback.
 
-Users are stored only as a salted hash. Logging never fails an answer: errors are logged and swallowed.
+Users are stored only as pseudonyms: HMAC-SHA256 of the user id under a key kept *outside* the
+database (the environment, `PZ_LOG_KEY`, or a 0600 key file beside the data, created on first use), so
+a copy of the database alone cannot be turned back into Telegram ids or openids. Each question also
+keeps the pseudonym of the conversation (session) it was asked in, so feedback is accepted only from
+that conversation. Logging never fails an answer: errors are logged and swallowed.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
+import os
+import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -19,6 +27,7 @@ from bot.core.types import Answer
 
 log = logging.getLogger(__name__)
 migrations = Migrations("question_log")
+MAX_QUESTION_ID = 2**63 - 1          # SQLite's INTEGER range: anything larger is no question of ours
 
 
 @migrations()
@@ -38,46 +47,146 @@ def m002_user_time_index(db):
     db["questions"].create_index(["user_hash", "channel", "ts"], if_not_exists=True)
 
 
-def pseudonym(user_id: object, salt: str) -> str:
-    return hashlib.sha256(f"{salt}\x00{user_id}".encode()).hexdigest()[:20]
+@migrations()
+def m003_question_session(db):
+    # the pseudonym of the conversation each question was asked in: only that conversation may vote on it
+    db["questions"].add_column("session_hash", str)
+
+
+@migrations()
+def m004_forget_stored_salt(db):
+    # Databases made before the keyed pseudonyms kept their random salt in a `meta` table, next to the
+    # hashes it protected (anyone with the file could hash candidate ids and recover them). The key now
+    # lives outside the database; the old salt is deleted (secure_delete is on: its bytes are overwritten),
+    # which also makes the old hashes unlinkable to anyone without an old copy of the file.
+    if db["meta"].exists():
+        db.execute("DELETE FROM meta WHERE key = 'salt'")
+        if not db.execute("SELECT count(*) FROM meta").fetchone()[0]:
+            db["meta"].drop()
+
+
+# ---------------------------------------------------------------- the key and the pseudonyms
+def _key_bytes(key: str | bytes) -> bytes:
+    return key if isinstance(key, bytes) else key.encode("utf-8", "surrogatepass")
+
+
+def pseudonym(user_id: object, key: str | bytes) -> str:
+    """HMAC-SHA256(key, user id), 20 hex digits: stable for a given key, not reversible without it."""
+    msg = str(user_id).encode("utf-8", "surrogatepass")
+    return hmac.new(_key_bytes(key), msg, hashlib.sha256).hexdigest()[:20]
+
+
+def write_key_file(path: Path | str, *, replace: bool = False) -> str:
+    """Write a new random key to `path` (mode 0600) and return it. Without `replace`, an existing file
+    wins (two processes starting at once end up with the same key). Written to a temp file first, so
+    a crash never leaves an empty or half-written key."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)        # fails if the file exists: never overwrite a key by accident
+            except FileExistsError:
+                return read_key_file(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key
+
+
+def read_key_file(path: Path | str) -> str:
+    path = Path(path)
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise ValueError(f"{path}: the pseudonym key is missing or too short (delete the file to make a new one)")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning("%s is readable by other users (mode %o): chmod 600 it", path, mode)
+    return key
+
+
+def load_key(key: str | bytes | None, key_file: Path | str) -> str | bytes:
+    """The pseudonym key: `key` when given (PZ_LOG_KEY / PZ_LOG_SALT), else the key file (made on first use)."""
+    if key:
+        return key
+    key_file = Path(key_file)
+    if key_file.exists():
+        return read_key_file(key_file)
+    log.info("no pseudonym key yet: writing a new one to %s", key_file)
+    return write_key_file(key_file)
+
+
+# ---------------------------------------------------------------- text that is safe to store and show
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` as valid UTF-8 for SQLite: lone surrogates (from JSON like "\\ud800") become visible escapes."""
+    if _SURROGATE.search(text):
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection): text beginning
+    with = + - @, a tab or a carriage return gets a leading apostrophe. Numbers are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 class QuestionLog:
-    def __init__(self, path: Path | str, salt: str = ""):
+    """`QuestionLog(path, key)`; without a key, the key file `key_file` (default: `log.key` beside the
+    database) is read, or created on first use. `salt=` is the old name of `key`."""
+
+    def __init__(self, path: Path | str, key: str | bytes | None = None, *, key_file: Path | str | None = None,
+                 salt: str | None = None):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(path)
+        self.key = load_key(key or salt, key_file or self.path.parent / "log.key")
         # one connection shared by the threads answering questions (serialised by self._lock)
         self._db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA secure_delete=ON")   # purged questions are overwritten, not left in free pages
         self._lock = threading.Lock()
-        migrations.apply(self._db)
-        self.salt = salt or self._stored_salt()
+        if migrations.pending(self._db):
+            migrations.apply(self._db)
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")   # e.g. the deleted salt, out of the WAL too
 
-    def _stored_salt(self) -> str:
-        # A per-database random salt when none is configured: hashes stay stable across restarts.
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            row = self._db.execute("SELECT value FROM meta WHERE key='salt'").fetchone()
-            if row:
-                return row[0]
-            import secrets
-            salt = secrets.token_hex(16)
-            self._db.execute("INSERT INTO meta VALUES ('salt', ?)", [salt])
-            self._db.conn.commit()
-            return salt
+    @property
+    def salt(self) -> str | bytes:
+        """The old name of `key`."""
+        return self.key
 
     @property
     def db(self) -> sqlite_utils.Database:
         return self._db
 
+    def pseudonym(self, value: object) -> str:
+        return pseudonym(value, self.key)
+
     def record(self, channel: str, user_id: object, question: str, answer: Answer | None,
-               latency_ms: float, status: str | None = None) -> int | None:
+               latency_ms: float, status: str | None = None, session: str | None = None) -> int | None:
+        """Log one question; `session` is the pseudonym of the conversation it was asked in (feedback on
+        the question is accepted only from there). Returns the question id, or None if it could not be
+        logged."""
         try:
             row = {
-                "ts": time.time(), "channel": channel, "user_hash": pseudonym(user_id, self.salt),
-                "question": question[:2000],
+                "ts": time.time(), "channel": channel, "user_hash": pseudonym(user_id, self.key),
+                "session_hash": session,
+                "question": storable(str(question)[:2000]),
                 "status": status or (answer.status if answer else "error"),
                 "citations": json.dumps([c.clause_id for c in answer.citations] if answer else []),
                 "rule_ids": json.dumps(answer.rule_ids if answer else []),
@@ -91,19 +200,29 @@ class QuestionLog:
             log.exception("question log: could not record a question")
             return None
 
-    def feedback(self, question_id: int, value: int, reason: str | None = None) -> bool:
+    def feedback(self, question_id: int, value: int, reason: str | None = None,
+                 session: str | None = None) -> bool | None:
+        """Record 👍 (+1) / 👎 (-1) and an optional reason. With `session`, only on a question asked in
+        that conversation. True: recorded; False: no such question (in that session); None: the
+        database failed (logged)."""
+        if isinstance(question_id, bool) or not isinstance(question_id, int) or not 0 < question_id <= MAX_QUESTION_ID:
+            return False
         try:
+            upd = {"feedback": 1 if value > 0 else -1, "feedback_ts": time.time()}
+            if reason is not None:
+                upd["feedback_reason"] = storable(reason[:1000])
+            sets = ", ".join(f"{k} = ?" for k in upd)
+            where, args = "id = ?", [question_id]
+            if session is not None:
+                where += " AND session_hash = ?"
+                args.append(session)
             with self._lock:
-                tbl = self._db["questions"]
-                tbl.get(question_id)
-                upd = {"feedback": 1 if value > 0 else -1, "feedback_ts": time.time()}
-                if reason is not None:
-                    upd["feedback_reason"] = reason[:1000]
-                tbl.update(question_id, upd)
-            return True
+                with self._db.conn:
+                    cur = self._db.execute(f"UPDATE questions SET {sets} WHERE {where}", [*upd.values(), *args])
+            return cur.rowcount == 1
         except Exception:
             log.exception("question log: could not record feedback for %s", question_id)
-            return False
+            return None
 
     def stats(self, days: float = 7, top: int = 5) -> dict:
         since = time.time() - days * 86400
@@ -190,8 +309,8 @@ class QuestionLog:
         """Write the log (pseudonymous user ids only) to a text stream as CSV or JSON lines."""
         import csv
         rows = self.rows(since_seconds)
-        cols = ["id", "ts", "time", "channel", "user_hash", "question", "status", "citations", "rule_ids",
-                "amounts", "total_yuan", "latency_ms", "feedback", "feedback_reason", "feedback_ts"]
+        cols = ["id", "ts", "time", "channel", "user_hash", "session_hash", "question", "status", "citations",
+                "rule_ids", "amounts", "total_yuan", "latency_ms", "feedback", "feedback_reason", "feedback_ts"]
         from datetime import datetime, timezone
         for r in rows:
             r["time"] = datetime.fromtimestamp(r["ts"], timezone.utc).isoformat(timespec="seconds")
@@ -201,7 +320,7 @@ class QuestionLog:
         elif fmt == "csv":
             w = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore")
             w.writeheader()
-            w.writerows(rows)
+            w.writerows({c: csv_cell(r.get(c)) for c in cols} for r in rows)
         else:
             raise ValueError(f"unknown export format {fmt!r}: csv or jsonl")
         return len(rows)

@@ -1,4 +1,10 @@
-"""Sessions kept in SQLite so a restart does not lose a conversation in progress."""
+"""Sessions kept in SQLite so a restart does not lose a conversation in progress.
+
+A session holds what the owner told the assistant about their enterprise (region, revenue …), keyed by
+a pseudonym of the channel and user. Sessions idle for longer than `idle_seconds` are treated as new
+and deleted by `purge_idle()` (run on a schedule by serve/telegram/run, and by `logs purge-sessions`);
+deleted rows are overwritten in the file (secure_delete), not left in free pages.
+"""
 from __future__ import annotations
 
 import json
@@ -25,11 +31,24 @@ def m002_dialogue_state(db):
     db["sessions"].add_column("state", str)
 
 
+def _dumps(value) -> str:
+    """JSON for a TEXT column. Readable Chinese normally; a lone surrogate (which UTF-8 cannot hold)
+    makes it fall back to \\u escapes, which read back to the same value."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True)
+    return text
+
+
 class SessionStore:
     def __init__(self, path: Path | str, idle_seconds: float | None = None):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA secure_delete=ON")
         self._lock = threading.Lock()
         migrations.apply(self._db)
         self.idle_seconds = idle_seconds
@@ -51,21 +70,36 @@ class SessionStore:
         session.updated_at = time.time()
         with self._lock:
             self._db["sessions"].upsert({
-                "id": session.id, "facts": json.dumps(session.facts, ensure_ascii=False),
-                "pending": json.dumps(session.pending, ensure_ascii=False) if session.pending else None,
+                "id": session.id, "facts": _dumps(session.facts),
+                "pending": _dumps(session.pending) if session.pending else None,
                 "turns": session.turns, "updated_at": session.updated_at,
-                "state": json.dumps(session.state, ensure_ascii=False)}, pk="id")
+                "state": _dumps(session.state)}, pk="id")
 
     def delete(self, session_id: str) -> None:
         with self._lock:
             self._db["sessions"].delete_where("id = ?", [session_id])
 
-    def purge_idle(self) -> int:
+    def purge_idle(self, now: float | None = None) -> int:
+        """Delete the sessions idle for longer than `idle_seconds` (their facts too); returns how many."""
         if not self.idle_seconds:
             return 0
+        return self._delete("updated_at < ?", [(now or time.time()) - self.idle_seconds])
+
+    def delete_all(self) -> int:
+        """Delete every session (e.g. after the pseudonym key changed: no one can reach them any more)."""
+        return self._delete("1", [])
+
+    def count(self) -> int:
         with self._lock:
-            cur = self._db.execute("DELETE FROM sessions WHERE updated_at < ?", [time.time() - self.idle_seconds])
-            return cur.rowcount
+            return self._db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+
+    def _delete(self, where: str, args: list) -> int:
+        with self._lock:
+            with self._db.conn:
+                n = self._db.execute(f"DELETE FROM sessions WHERE {where}", args).rowcount
+            if n:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return n
 
     def close(self) -> None:
         self._db.close()

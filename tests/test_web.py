@@ -2,6 +2,7 @@
 headless Chromium (Debian's `chromium`, driven by Playwright; scripts/install_browser.sh installs it)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.adapters.server import create_app
+from bot.adapters.server import create_app, issued_session_id
 from tests.fakes.wechat_fakes import FakeAssistant, make_config, make_runtime
 
 CONTRACT = {"status", "answer", "citations", "rewards", "total_yuan", "warnings"}
@@ -43,8 +44,19 @@ def feedback_in_log(runtime, question_id: int):
         return db.execute("SELECT feedback, feedback_reason FROM questions WHERE id = ?", [question_id]).fetchone()
 
 
-async def ask(client, question, session_id="web-session-0001"):
-    resp = await client.post("/api/ask", json={"session_id": session_id, "question": question})
+async def ask(client, question, session_id=None):
+    """POST /api/ask as the page does: without a session id the first time, then with the one the
+    server returned."""
+    body = {"question": question} if session_id is None else {"session_id": session_id, "question": question}
+    resp = await client.post("/api/ask", json=body)
+    return resp.status, await resp.json()
+
+
+async def vote(client, session_id, question_id, value, reason=None, **kwargs):
+    body = {"session_id": session_id, "question_id": question_id, "value": value}
+    if reason is not None:
+        body["reason"] = reason
+    resp = await client.post("/api/feedback", json=body, **kwargs)
     return resp.status, await resp.json()
 
 
@@ -71,14 +83,35 @@ async def test_ask_returns_the_contract_with_question_id_and_follow_up_keeps_fac
     status, first = await ask(client, "我能拿多少奖励？")
     assert status == 200 and CONTRACT <= set(first) and first["status"] == "clarify"
     assert isinstance(first["question_id"], int)
-    status, second = await ask(client, "晋城高平，营收首次过了5亿")
-    assert status == 200 and second["status"] == "answered"
+    session_id = first["session_id"]                                   # issued by the server
+    assert isinstance(session_id, str) and 8 <= len(session_id) <= 64
+    status, second = await ask(client, "晋城高平，营收首次过了5亿", session_id)
+    assert status == 200 and second["status"] == "answered" and second["session_id"] == session_id
     assert second["total_yuan"] == 100_000 and second["rewards"][0]["amount_yuan"] == 100_000
     assert {"doc", "number", "clause", "text"} <= set(second["citations"][0])
     assert second["citations"][0]["number"] == "晋市政办〔2023〕39号"
     assert second["question_id"] != first["question_id"]
-    _, other = await ask(client, "我能拿多少奖励？", session_id="another-session-02")
+    _, other = await ask(client, "我能拿多少奖励？")
     assert other["status"] == "clarify"                                  # sessions are per session_id
+    assert other["session_id"] != session_id
+
+
+@pytest.mark.parametrize("made_up", [None, "", "aaaaaaaa", "web-session-0001", "../../etc", 42, ["x"],
+                                     "A" * 48, "x" * 65])
+async def test_session_ids_the_server_did_not_issue_get_a_new_session(web_app, made_up):
+    client, _, _ = web_app
+    _, first = await ask(client, "晋城高平，营收首次过了5亿，奖励多少")     # a real session with facts
+    resp = await client.post("/api/ask", json={"session_id": made_up, "question": "我能拿多少奖励？"})
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["session_id"] not in (made_up, first["session_id"])
+    assert body["status"] == "clarify"                 # nothing of another conversation leaks in
+    _, again = await ask(client, "我能拿多少奖励？", body["session_id"])
+    assert again["session_id"] == body["session_id"]   # an issued id is kept from then on
+    # a session id with one character changed is not one the server issued
+    forged = first["session_id"][:-1] + ("a" if first["session_id"][-1] != "a" else "b")
+    _, other = await ask(client, "奖励多少", forged)
+    assert other["session_id"] not in (forged, first["session_id"]) and other["status"] == "clarify"
 
 
 @pytest.mark.parametrize("body", [
@@ -87,8 +120,7 @@ async def test_ask_returns_the_contract_with_question_id_and_follow_up_keeps_fac
     {"session_id": "web-session-0001", "question": "   \n "},
     {"session_id": "web-session-0001", "question": 42},
     {"session_id": "web-session-0001", "question": "奖励" * 300},
-    {"question": "能拿多少奖励？"},
-    {"session_id": "../../etc", "question": "能拿多少奖励？"},
+    {"question": None},
     ["not", "an", "object"],
 ])
 async def test_ask_rejects_bad_input_with_a_plain_message(web_app, body):
@@ -100,30 +132,81 @@ async def test_ask_rejects_bad_input_with_a_plain_message(web_app, body):
     assert assistant.calls == 0
 
 
+@pytest.mark.parametrize("raw", [b"[" * 5000, b'{"question":' * 1300, b"\xff\xfe", b"{", b"null", b"1e999999",
+                                 b'{"question": "' + b"9" * 5000 + b'"}'])
+async def test_hostile_bodies_get_400_not_500(web_app, raw):
+    client, _, _ = web_app
+    resp = await client.post("/api/ask", data=raw, headers={"Content-Type": "application/json"})
+    assert resp.status == 400 and (await resp.json())["error"]
+    assert "Traceback" not in await resp.text()
+
+
 async def test_ask_rejects_non_json_and_oversized_bodies(web_app):
     client, _, assistant = web_app
     resp = await client.post("/api/ask", data=b"question=hi", headers={"Content-Type": "text/plain"})
-    assert resp.status == 400 and "error" in await resp.json()
+    assert resp.status == 415 and "error" in await resp.json()
+    resp = await client.post("/api/ask", data='{"question": "奖励多少"}'.encode(), headers={"Content-Type": "text/plain"})
+    assert resp.status == 415                                  # JSON sent as text/plain: still refused
     resp = await client.post("/api/ask", data=b"{" + b" " * 100_000 + b"}",
                              headers={"Content-Type": "application/json"})
     assert resp.status in (400, 413) and "error" in await resp.json()
     assert assistant.calls == 0
 
 
+async def test_lone_surrogate_is_answered_and_logged(web_app):
+    client, runtime, _ = web_app
+    raw = '{"question": "晋城高平奖励\\ud800多少"}'.encode()       # valid JSON, not valid Unicode text
+    resp = await client.post("/api/ask", data=raw, headers={"Content-Type": "application/json"})
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] in ("answered", "clarify", "not_found")
+    assert [r["question"] for r in runtime.qlog.rows()] == ["晋城高平奖励\ufffd多少"]
+
+
 async def test_feedback_reaches_the_question_log(web_app):
     client, runtime, _ = web_app
     _, answered = await ask(client, "新入选中华老字号奖励多少")
-    qid = answered["question_id"]
-    resp = await client.post("/api/feedback", json={"question_id": qid, "value": -1, "reason": "金额不对"})
-    assert resp.status == 200 and (await resp.json())["ok"] is True
+    sid, qid = answered["session_id"], answered["question_id"]
+    status, body = await vote(client, sid, qid, -1, "金额不对")
+    assert status == 200 and body["ok"] is True
     assert feedback_in_log(runtime, qid) == (-1, "金额不对")
     for bad in ({"question_id": qid, "value": 5}, {"question_id": "x", "value": 1}, {"value": 1},
-                {"question_id": qid, "value": True}, {"question_id": qid, "value": 1, "reason": ["x"]}):
-        resp = await client.post("/api/feedback", json=bad)
+                {"question_id": qid, "value": True}, {"question_id": qid, "value": 1, "reason": ["x"]},
+                {"question_id": 2**70, "value": 1}, {"question_id": -1, "value": 1}):
+        resp = await client.post("/api/feedback", json={"session_id": sid, **bad})
         assert resp.status == 400 and (await resp.json())["error"]
-    resp = await client.post("/api/feedback", json={"question_id": 999_999, "value": 1})
-    assert resp.status == 404
+    status, _ = await vote(client, sid, 999_999, 1)
+    assert status == 403                                        # not a question of this session
     assert feedback_in_log(runtime, qid) == (-1, "金额不对")
+
+
+async def test_forged_feedback_is_refused(web_app):
+    """Only the session that asked may vote on its questions; JSON only (no cross-site form posts)."""
+    client, runtime, _ = web_app
+    _, victim = await ask(client, "新入选中华老字号奖励多少")
+    qid = victim["question_id"]
+    _, attacker = await ask(client, "你好")                        # the attacker's own, issued session
+    for sid in (attacker["session_id"], None, "", "aaaaaaaa", victim["session_id"][:-2] + "zz"):
+        status, body = await vote(client, sid, qid, -1, "伪造")
+        assert status == 403 and body["error"], sid
+    resp = await client.post("/api/feedback", json={"question_id": qid, "value": -1})   # no session at all
+    assert resp.status == 403
+    # the old form of the attack: a text/plain body (what a foreign page can post without CORS)
+    forged = json.dumps({"session_id": victim["session_id"], "question_id": qid, "value": -1})
+    resp = await client.post("/api/feedback", data=forged, headers={"Content-Type": "text/plain",
+                                                                     "Origin": "http://evil.example"})
+    assert resp.status == 415
+    assert feedback_in_log(runtime, qid) == (None, None)            # nothing was recorded
+    status, _ = await vote(client, victim["session_id"], qid, 1)   # the asker still can
+    assert status == 200 and feedback_in_log(runtime, qid) == (1, None)
+
+
+async def test_no_server_version_banner(web_app):
+    client, _, _ = web_app
+    for method, path in (("GET", "/"), ("GET", "/healthz"), ("GET", "/static/chat.js"), ("GET", "/nothing"),
+                         ("POST", "/api/ask"), ("GET", "/api/nothing")):
+        resp = await client.request(method, path)
+        server = resp.headers.get("Server", "")
+        assert "Python" not in server and "aiohttp" not in server, (path, server)
 
 
 async def test_unknown_api_path_is_json(web_app):
@@ -245,7 +328,18 @@ async def test_chat_page_in_headless_chromium(web_app, tmp_path):
             assert await page.evaluate("document.querySelectorAll('[onerror]').length") == 0
 
             session_id = await page.evaluate("localStorage.getItem('pz.session_id')")
-            assert session_id and len(session_id) >= 8
+            assert issued_session_id(runtime, session_id)                   # the id the server issued
+
+            # "新对话": the id is forgotten, the next question gets a new one and none of the facts
+            await page.click("#new-chat")
+            await expect(bots).to_have_count(1)
+            assert await page.evaluate("localStorage.getItem('pz.session_id')") is None
+            await page.fill("#question", "我能拿多少奖励？")
+            await page.press("#question", "Enter")
+            await expect(bots).to_have_count(2)
+            await expect(bots.nth(1).locator(".bubble")).to_contain_text("哪个市")
+            new_id = await page.evaluate("localStorage.getItem('pz.session_id')")
+            assert issued_session_id(runtime, new_id) and new_id != session_id
             await page.screenshot(path=str(tmp_path / "web-chat.png"), full_page=False)
             assert (tmp_path / "web-chat.png").stat().st_size > 0
             assert dialogs == [] and page_errors == []

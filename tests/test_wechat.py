@@ -3,6 +3,8 @@ signed and encrypted by wechatpy's own helpers."""
 from __future__ import annotations
 
 import base64
+import itertools
+import secrets
 import sqlite3
 import threading
 import time
@@ -36,14 +38,34 @@ def signature(*parts: str) -> str:
     return signer.signature
 
 
-def signed_query(token: str = TOKEN, **extra) -> dict:
-    timestamp, nonce = str(int(time.time())), "nonce123"
+_nonces = itertools.count(1)
+
+
+def signed_query(token: str = TOKEN, *, timestamp: int | None = None, nonce: str | None = None, **extra) -> dict:
+    """A query string signed as WeChat signs it: a fresh timestamp and a new nonce unless given."""
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    nonce = nonce or f"{next(_nonces)}{secrets.randbelow(10**9)}"
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
+
+
+def safe_request(crypto, xml: str, *, timestamp: int | None = None, nonce: str | None = None) -> tuple[str, dict]:
+    """(encrypted envelope, query) for safe mode, signed and sealed with wechatpy's own helpers."""
+    query = signed_query(timestamp=timestamp, nonce=nonce, encrypt_type="aes")
+    envelope = crypto.encrypt_message(xml, query["nonce"], query["timestamp"])
+    query["msg_signature"] = reply_of(envelope)["MsgSignature"]
+    return envelope, query
 
 
 def text_xml(content: str, msg_id: int, openid: str = OPENID) -> str:
     return (f"<xml><ToUserName><![CDATA[gh_pz]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
             f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
+
+
+def text_xml_at(content: str, msg_id: int, create_time: int, openid: str = OPENID) -> str:
+    """A text message with a fixed CreateTime (a retry repeats the body byte for byte)."""
+    return (f"<xml><ToUserName><![CDATA[gh_pz]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
             f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
 
 
@@ -82,6 +104,12 @@ class Harness:
     async def post(self, xml: str, query: dict | None = None):
         resp = await self.client.post("/wechat", params=query or signed_query(), data=xml.encode("utf-8"))
         return resp.status, await resp.text()
+
+    async def ask_with(self, query: dict, content: str, msg_id: int, openid: str = OPENID) -> str:
+        self.sent_at = int(time.time())
+        status, body = await self.post(text_xml_at(content, msg_id, self.sent_at, openid), query)
+        assert status == 200, body
+        return body
 
     async def ask(self, content: str, msg_id: int, openid: str = OPENID) -> str:
         status, body = await self.post(text_xml(content, msg_id, openid))
@@ -125,11 +153,7 @@ async def test_bad_signature_is_refused_and_not_processed(tmp_path):
 
 async def test_encrypted_message_in_safe_mode(tmp_path):
     async with Harness(tmp_path, aes=True) as h:
-        timestamp, nonce = str(int(time.time())), "safe-nonce"
-        envelope = h.crypto.encrypt_message(text_xml("新入选中华老字号奖励多少", 2001), nonce, timestamp)
-        msg_signature = reply_of(envelope)["MsgSignature"]
-        query = {"signature": signature(TOKEN, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
-                 "encrypt_type": "aes", "msg_signature": msg_signature}
+        envelope, query = safe_request(h.crypto, text_xml("新入选中华老字号奖励多少", 2001))
         status, body = await h.post(envelope, query)
         assert status == 200
         sealed = reply_of(body)
@@ -139,11 +163,110 @@ async def test_encrypted_message_in_safe_mode(tmp_path):
         assert reply["ToUserName"] == OPENID and "20万元" in reply["Content"]
 
         # the right token but a tampered envelope signature: refused before anything is answered
-        forged = dict(query, msg_signature="0" * 40)
-        envelope2 = h.crypto.encrypt_message(text_xml("新入选中华老字号奖励多少", 2002), nonce, timestamp)
-        status, _ = await h.post(envelope2, forged)
+        envelope2, query2 = safe_request(h.crypto, text_xml("新入选中华老字号奖励多少", 2002))
+        status, _ = await h.post(envelope2, dict(query2, msg_signature="0" * 40))
         assert status == 403
         assert h.assistant.calls == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Replays: plain mode signs token + timestamp + nonce, not the body
+
+@pytest.mark.parametrize("age", [301, 3600, 86400, -301])
+async def test_replay_with_an_old_timestamp_is_refused_in_plain_mode(tmp_path, age):
+    async with Harness(tmp_path) as h:
+        old = signed_query(timestamp=int(time.time()) - age)
+        status, _ = await h.post(text_xml("涉农企业营收3亿，奖励多少", 8001), old)
+        assert status == 403
+        resp = await h.client.get("/wechat", params=dict(old, echostr="123"))
+        assert resp.status == 403
+        assert h.assistant.calls == 0 and h.logged() == 0
+        fresh = signed_query(timestamp=int(time.time()) - 250)          # inside the window: fine
+        status, _ = await h.post(text_xml("新入选中华老字号奖励多少", 8002), fresh)
+        assert status == 200 and h.assistant.calls == 1
+
+
+async def test_replay_with_a_used_nonce_and_another_body_is_refused_in_plain_mode(tmp_path):
+    async with Harness(tmp_path) as h:
+        captured = signed_query()
+        first = reply_of(await h.ask_with(captured, "晋城高平的企业营收首次过了5亿，能拿多少奖励？", 8101))["Content"]
+        assert "10万元" in first
+        # the attack of issue 11: the captured query string with another body and another FromUserName
+        status, _ = await h.post(text_xml("奖励多少", 8102, openid="oVictim_openid"), captured)
+        assert status == 403
+        status, _ = await h.post(text_xml("结果", 8103), captured)
+        assert status == 403
+        # WeChat's own retry (same query, same body) gets the same reply and is not answered twice
+        status, retry = await h.post(text_xml_at("晋城高平的企业营收首次过了5亿，能拿多少奖励？", 8101, h.sent_at), captured)
+        assert status == 200 and reply_of(retry)["Content"] == first
+        assert h.assistant.calls == 1 and h.logged() == 1
+
+
+async def test_replays_are_refused_in_safe_mode(tmp_path):
+    async with Harness(tmp_path, aes=True) as h:
+        old_envelope, old_query = safe_request(h.crypto, text_xml("新入选中华老字号奖励多少", 8201),
+                                               timestamp=int(time.time()) - 3600)
+        status, _ = await h.post(old_envelope, old_query)
+        assert status == 403                              # correctly sealed, but an hour old
+        envelope, query = safe_request(h.crypto, text_xml("新入选中华老字号奖励多少", 8202))
+        status, body = await h.post(envelope, query)
+        assert status == 200
+        # another message sealed under the same (captured) timestamp and nonce
+        other = h.crypto.encrypt_message(text_xml("奖励多少", 8203, openid="oVictim_openid"),
+                                         query["nonce"], query["timestamp"])
+        status, _ = await h.post(other, dict(query, msg_signature=reply_of(other)["MsgSignature"]))
+        assert status == 403
+        # the same request again (WeChat's retry): same sealed reply content, answered once
+        status, again = await h.post(envelope, query)
+        assert status == 200
+        contents = [reply_of(h.crypto.decrypt_message(b, reply_of(b)["MsgSignature"], reply_of(b)["TimeStamp"],
+                                                      reply_of(b)["Nonce"]))["Content"] for b in (body, again)]
+        assert contents[0] == contents[1] and "20万元" in contents[0]
+        assert h.assistant.calls == 1 and h.logged() == 1
+
+
+async def test_reset_and_result_words_are_handled_once_per_message(tmp_path):
+    gate = threading.Event()
+    async with Harness(tmp_path, gate=gate, cs=None, timeout=0.3) as h:
+        assert reply_of(await h.ask("新入选中华老字号奖励多少", 8301))["Content"] == wechat.WORKING_PULL
+        gate.set()
+        await h.app[wechat_key()].drain()
+        query = signed_query()
+        status, got = await h.post(text_xml_at("结果", 8302, 1), query)
+        assert "20万元" in reply_of(got)["Content"]
+        status, again = await h.post(text_xml_at("结果", 8302, 1), query)    # the retry: same reply
+        assert status == 200 and reply_of(again)["Content"] == reply_of(got)["Content"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Signed but malformed: 400, never a 500
+
+@pytest.mark.parametrize("xml", [
+    "<xml><ToUserName>gh_pz</ToUserName><FromUserName>oUser_openid_1</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>text</MsgType><Content><b>x</b></Content><MsgId>1</MsgId></xml>",
+    "<xml><ToUserName>gh_pz</ToUserName><FromUserName><a>1</a></FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>text</MsgType><Content>奖励多少</Content><MsgId>2</MsgId></xml>",
+    "<xml><ToUserName>gh_pz</ToUserName><FromUserName>oUser_openid_1</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>text</MsgType><Content>奖励多少</Content><MsgId>abc</MsgId></xml>",
+    "<xml><MsgType><a/></MsgType></xml>",
+    "<xml><ToUserName>gh_pz</ToUserName><FromUserName>oUser_openid_1</FromUserName><CreateTime>x</CreateTime>"
+    "<MsgType>text</MsgType><Content>奖励多少</Content></xml>",
+    "<xml><ToUserName>gh_pz</ToUserName><FromUserName>oUser_openid_1</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>event</MsgType><Event><x/></Event></xml>",
+    "<xml><ToUserName>gh_pz</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>voice</MsgType><Recognition><r>1</r></Recognition><MsgId>3</MsgId></xml>",
+    '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+    "<xml><Content>&d;&d;&d;&d;&d;&d;&d;&d;</Content></xml>",
+    "not xml at all",
+    "",
+    "<xml>",
+])
+async def test_signed_but_malformed_messages_get_400(tmp_path, xml):
+    async with Harness(tmp_path) as h:
+        status, body = await h.post(xml)
+        assert status == 400 and "Traceback" not in body
+        assert h.assistant.calls == 0 and h.logged() == 0
 
 
 async def test_follow_up_keeps_facts_per_openid(tmp_path):

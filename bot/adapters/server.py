@@ -6,24 +6,32 @@
 
 Routes:
     GET  /               the chat page (bot/adapters/web/index.html), static files under /static/
-    POST /api/ask        {session_id, question} -> the answer contract + question_id, session_id
-    POST /api/feedback   {question_id, value: 1|-1, reason?} -> {ok: true}
+    POST /api/ask        {session_id?, question} -> the answer contract + question_id, session_id
+    POST /api/feedback   {session_id, question_id, value: 1|-1, reason?} -> {ok: true}; 403 unless the
+                         question was asked in that session
     GET  /healthz        {ok: true}
     GET/POST /wechat     the WeChat Official Account endpoint (bot/adapters/wechat.py)
+
+Session ids are issued by the server: a request without one, or with one this server did not issue,
+is answered in a new session whose id comes back in `session_id` (the page keeps it from then on).
+The API takes `application/json` only. Hostile input gets a 4xx with a plain message, never a 500
+or a traceback; responses carry no `Server` version banner; a connection that has not sent a complete
+request within `web.header_timeout` seconds is closed.
 """
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
-import os
 import re
+import secrets
 import signal
 import sys
 from pathlib import Path
 
 import click
-from aiohttp import web
+from aiohttp import web, web_response
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +40,10 @@ CHANNEL = "web"
 MAX_QUESTION_CHARS = 500
 MAX_REASON_CHARS = 500
 MAX_BODY_BYTES = 16 * 1024
+BODY_TIMEOUT_SECONDS = 20         # to receive a request body once its headers are in
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SERVER_NAME = "pz-assistant"      # instead of aiohttp's "Python/3.x aiohttp/3.x"
+MAX_QUESTION_ID = 2**63 - 1
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -40,28 +51,43 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 RUNTIME_KEY = web.AppKey("runtime", object)
 WECHAT_KEY = web.AppKey("wechat", object)
 
+BAD_REQUEST = "请求格式不正确，请刷新页面后重试。"
+
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, dumps=_dumps)
 
 
 def _dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    """JSON with readable Chinese; a lone surrogate (not encodable as UTF-8) falls back to \\u escapes."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True)
+    return text
 
 
 async def _json_body(request: web.Request) -> dict:
-    """The request's JSON object, or a 400 with a plain-language message."""
+    """The request's JSON object, or an _HTTPError (4xx) with a plain-language message."""
+    if request.content_type != "application/json":
+        raise _HTTPError(415, BAD_REQUEST)
     if request.content_length and request.content_length > MAX_BODY_BYTES:
         raise _HTTPError(413, "请求内容太长。")
-    raw = await request.read()
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+            raw = await request.read()
+    except TimeoutError:
+        raise _HTTPError(408, "请求超时，请重试。")
     if len(raw) > MAX_BODY_BYTES:
         raise _HTTPError(413, "请求内容太长。")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _HTTPError(400, "请求格式不正确，请刷新页面后重试。")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: '[' * 5000 nests deeper than the parser goes
+        raise _HTTPError(400, BAD_REQUEST)
     if not isinstance(data, dict):
-        raise _HTTPError(400, "请求格式不正确，请刷新页面后重试。")
+        raise _HTTPError(400, BAD_REQUEST)
     return data
 
 
@@ -91,8 +117,44 @@ async def _errors_and_headers(request: web.Request, handler):
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if request.path == "/" or request.path.startswith("/static/"):
         response.headers.setdefault("Content-Security-Policy", CSP)
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
+
+async def _no_version_banner(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp only fills in "Server: Python/… aiohttp/…" when the header is not set
+    response.headers["Server"] = SERVER_NAME
+
+
+# The 400 that aiohttp's protocol layer sends for a malformed request never reaches the application
+# (no on_response_prepare), and aiohttp has no option for its banner: replace the default it uses.
+# Process-wide, and only the `Server` value of server responses (the client's User-Agent is separate).
+web_response.SERVER_SOFTWARE = SERVER_NAME
+
+
+# ---------------------------------------------------------------------------------------------
+# Session ids issued by this server: <random>.<MAC>, so an id a client made up is never accepted.
+
+_ID_RANDOM = 24     # characters of token_urlsafe(18)
+_ID_MAC = 24        # hex characters of the MAC
+
+
+def issue_session_id(runtime) -> str:
+    r = secrets.token_urlsafe(18)
+    return r + runtime.mac("web-session", r)[:_ID_MAC]
+
+
+def issued_session_id(runtime, session_id: object) -> bool:
+    if not isinstance(session_id, str) or len(session_id) != _ID_RANDOM + _ID_MAC \
+            or not SESSION_ID.match(session_id):
+        return False
+    r, mac = session_id[:_ID_RANDOM], session_id[_ID_RANDOM:]
+    return hmac.compare_digest(mac, runtime.mac("web-session", r)[:_ID_MAC])
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
@@ -104,15 +166,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def ask(request: web.Request) -> web.Response:
     data = await _json_body(request)
-    session_id, question = data.get("session_id"), data.get("question")
-    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
-        return _error(400, "会话编号缺失或格式不正确，请刷新页面后重试。")
+    question = data.get("question")
     if not isinstance(question, str) or not question.strip():
         return _error(400, "请输入您的问题。")
     question = question.strip()
     if len(question) > MAX_QUESTION_CHARS:
         return _error(400, f"问题太长了，请精简到{MAX_QUESTION_CHARS}字以内。")
     runtime = request.app[RUNTIME_KEY]
+    session_id = data.get("session_id")
+    if not issued_session_id(runtime, session_id):
+        session_id = issue_session_id(runtime)      # a new conversation; the client keeps this id
     turn = await runtime.ask(CHANNEL, session_id, question)
     body = turn.answer.to_dict()
     body["question_id"] = turn.question_id
@@ -122,8 +185,9 @@ async def ask(request: web.Request) -> web.Response:
 
 async def feedback(request: web.Request) -> web.Response:
     data = await _json_body(request)
-    qid, value, reason = data.get("question_id"), data.get("value"), data.get("reason")
-    if isinstance(qid, bool) or not isinstance(qid, int) or qid <= 0:
+    session_id, qid = data.get("session_id"), data.get("question_id")
+    value, reason = data.get("value"), data.get("reason")
+    if isinstance(qid, bool) or not isinstance(qid, int) or not 0 < qid <= MAX_QUESTION_ID:
         return _error(400, "缺少要评价的问题编号。")
     if isinstance(value, bool) or value not in (1, -1):
         return _error(400, "评价只能是 1（有用）或 -1（没用）。")
@@ -131,9 +195,14 @@ async def feedback(request: web.Request) -> web.Response:
         return _error(400, "评价理由必须是文字。")
     if reason is not None:
         reason = reason.strip()[:MAX_REASON_CHARS] or None
-    ok = await asyncio.to_thread(request.app[RUNTIME_KEY].feedback, qid, value, reason)
-    if not ok:
-        return _error(404, "没有找到这个问题，评价未记录。")
+    runtime = request.app[RUNTIME_KEY]
+    if not issued_session_id(runtime, session_id):
+        return _error(403, "只能评价本次对话中的回答。")
+    stored = await asyncio.to_thread(runtime.feedback, CHANNEL, session_id, qid, value, reason)
+    if stored is None:
+        return _error(503, "抱歉，评价暂时无法记录，请稍后再试。")
+    if not stored:
+        return _error(403, "只能评价本次对话中的回答。")
     return web.json_response({"ok": True})
 
 
@@ -144,6 +213,7 @@ def create_app(runtime, config, *, wechat_client=None, wechat_passive_timeout: f
     WECHAT_APP_SECRET when not given. `public_url` is where users can open the web chat (WeChat
     replies that are cut point there)."""
     app = web.Application(middlewares=[_errors_and_headers], client_max_size=MAX_BODY_BYTES * 4)
+    app.on_response_prepare.append(_no_version_banner)
     app[RUNTIME_KEY] = runtime
     app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
@@ -163,9 +233,38 @@ def create_app(runtime, config, *, wechat_client=None, wechat_passive_timeout: f
 # Running it
 
 def _public_url(config) -> str | None:
-    # Where people reach the web chat from outside (for WeChat replies that are cut short).
-    # TODO(config owner): a `public_url` field in Config; until then PZ_PUBLIC_URL is read here.
-    return getattr(config, "public_url", None) or os.environ.get("PZ_PUBLIC_URL") or None
+    # Where people reach the web chat from outside (for WeChat replies that are cut short): PZ_PUBLIC_URL.
+    return getattr(config, "public_url", None) or None
+
+
+class _QuietBadRequests(logging.Filter):
+    """aiohttp logs every malformed request (bad request line, bad header) with a full traceback at
+    ERROR: anyone could fill the log with them. One warning line without the traceback instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            reason = str(getattr(exc, "message", "") or exc).splitlines()[0][:120]
+            record.msg, record.args = f"{record.getMessage()}: {exc.code} {reason}", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_QUIET = _QuietBadRequests()
+
+
+def make_runner(app: web.Application, config) -> web.AppRunner:
+    """The runner `serve` uses. `keepalive_timeout` also bounds how long a new connection may take
+    to send a complete request line and headers (aiohttp arms it when the connection opens and closes
+    the connection if no request has arrived by then), so half-open and slow-header connections are
+    dropped; request bodies have their own timeout (BODY_TIMEOUT_SECONDS)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if _QUIET not in server_log.filters:
+        server_log.addFilter(_QUIET)
+    return web.AppRunner(app, access_log=None, keepalive_timeout=config.web_header_timeout,
+                         shutdown_timeout=5)
 
 
 def _shown_url(host: str, port: int) -> str:
@@ -191,8 +290,9 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or not supported here
     app = create_app(runtime, config, wechat_client=wechat_client, public_url=_public_url(config))
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app, config)
     await runner.setup()
+    runtime.start_housekeeping()      # expired sessions are purged on a schedule
     tg_app = None
     try:
         site = web.TCPSite(runner, config.web_host, config.web_port)
@@ -235,12 +335,23 @@ def run_all(config, runtime=None, *, telegram: bool = True) -> None:
         asyncio.run(serve(config, runtime, telegram=telegram))
     except KeyboardInterrupt:
         pass
+    except _invalid_token() as e:
+        raise click.ClickException("Telegram refused the bot token (TELEGRAM_BOT_TOKEN): check it with "
+                                   "@BotFather") from e
     except OSError as e:
         raise click.ClickException(
             f"cannot listen on {config.web_host}:{config.web_port}: {e.strerror or e} "
             "(another server running? use --port)") from e
     finally:
         runtime.close()
+
+
+def _invalid_token() -> type[BaseException]:
+    try:
+        from telegram.error import InvalidToken
+        return InvalidToken
+    except ImportError:   # python-telegram-bot not installed: nothing can raise it
+        return type("_NoSuchError", (Exception,), {})
 
 
 @click.command(name="serve")

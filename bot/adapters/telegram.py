@@ -11,6 +11,11 @@ base after a confirmation.
 
 Messages use HTML parse mode and every piece of text is escaped (`bot.adapters.text`); there is no
 markup in replies, so nothing user-derived can ever be read as HTML.
+
+👍 / 👎 (callback data `f:<1|0>:<question id>`) count only from the user who asked that question (the
+Telegram conversation the question was logged under); a vote on anyone else's question — a forged
+callback, or another member of a group pressing the button — is refused. The bot token is masked in
+every log line (httpx logs request URLs, which contain it, at -v).
 """
 from __future__ import annotations
 
@@ -83,6 +88,8 @@ REFUSAL = "抱歉，这个功能只对工作人员开放。"
 REASON_PROMPT = "抱歉没能帮上忙。可以用一句话告诉我哪里不对吗？（可选，发送 /skip 跳过）"
 THANKS = "谢谢反馈！"
 THANKS_REASON = "谢谢，您的意见已记录，我们会改进。"
+NOT_YOURS = "只能评价您自己提问得到的回答。"
+FEEDBACK_FAILED = "抱歉，反馈没有记录成功。"
 
 
 # ---------------------------------------------------------------------- small parts
@@ -379,8 +386,8 @@ class PolicyBot:
         user, chat, text = update.effective_user, update.effective_chat, update.message.text or ""
         qid = self.reason_wanted.pop(user.id, None)
         if qid is not None:
-            await asyncio.to_thread(self.runtime.feedback, qid, -1, text.strip()[:1000])
-            await self.send_text(context.bot, chat.id, THANKS_REASON)
+            stored = await asyncio.to_thread(self.runtime.feedback, CHANNEL, user.id, qid, -1, text.strip()[:1000])
+            await self.send_text(context.bot, chat.id, THANKS_REASON if stored else FEEDBACK_FAILED)
             return
         await self.answer_question(context.bot, chat.id, user.id, text)
 
@@ -439,8 +446,13 @@ class PolicyBot:
             await query.answer()
             return
         up = value == "1"
-        stored = await asyncio.to_thread(self.runtime.feedback, qid, 1 if up else -1)
-        await query.answer(THANKS if stored else "抱歉，反馈没有记录成功。")
+        stored = await asyncio.to_thread(self.runtime.feedback, CHANNEL, user.id, qid, 1 if up else -1)
+        if stored is False:
+            log.warning("telegram: refused a vote on question %s from a user who did not ask it (%s)",
+                        qid, user.id)
+            await query.answer(NOT_YOURS, show_alert=True)
+            return
+        await query.answer(THANKS if stored else FEEDBACK_FAILED)
         message = query.message
         if message is not None and getattr(message, "reply_markup", None) is not None:
             try:
@@ -575,6 +587,51 @@ class PolicyBot:
             log.warning("could not send the apology: %s", e)
 
 
+# ---------------------------------------------------------------------- the token stays out of logs
+
+class RedactTokens(logging.Filter):
+    """Masks bot tokens in log records: httpx logs every request URL (…/bot<token>/getUpdates) at
+    INFO, and an exception's text may carry one too. Installed on the `httpx` and `telegram` loggers
+    and on the root logger's handlers, so records from any library are covered once they reach them."""
+    PATTERN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{20,}")     # the shape of every Bot API token
+
+    def __init__(self):
+        super().__init__("redact-bot-tokens")
+        self.tokens: set[str] = set()
+
+    def redact(self, text: str) -> str:
+        for token in self.tokens:
+            text = text.replace(token, "<bot-token>")
+        return self.PATTERN.sub("<bot-token>", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:       # a malformed record is not ours to fix
+            return True
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+TOKEN_FILTER = RedactTokens()
+
+
+def redact_token_in_logs(token: str) -> None:
+    """Mask `token` (and anything shaped like a bot token) wherever this process logs."""
+    TOKEN_FILTER.tokens.add(token)
+    targets = [logging.getLogger(name) for name in ("httpx", "httpcore", "telegram", "telegram.ext")]
+    targets += logging.getLogger().handlers
+    for target in targets:
+        if TOKEN_FILTER not in target.filters:
+            target.addFilter(TOKEN_FILTER)
+
+
 # ---------------------------------------------------------------------- assembly
 
 BOT_COMMANDS = [BotCommand("start", "开始，常见问题"), BotCommand("help", "怎么用"),
@@ -602,6 +659,7 @@ def build_application(config: Config, runtime: "Runtime", *, base_url: str | Non
     token = token or config.telegram_token
     if not token:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
+    redact_token_in_logs(token)
     base_url = base_url or config.telegram_base_url or "https://api.telegram.org/bot"
     base_file_url = base_file_url or file_url_for(base_url)
     builder = (Application.builder().token(token).base_url(base_url).base_file_url(base_file_url)
@@ -667,11 +725,15 @@ def command(ctx, webhook_url, webhook_secret, listen, port):
         raise click.BadParameter("only A-Z, a-z, 0-9, _ and -, at most 256 characters", param_hint="--webhook-secret")
     if webhook_url and not urlparse(webhook_url).scheme.startswith("http"):
         raise click.BadParameter("must be an http(s) URL", param_hint="--webhook")
+    from telegram.error import InvalidToken
+
     from bot.runtime import Runtime
+    redact_token_in_logs(config.telegram_token)
     try:
         runtime = Runtime.start(config)
     except BotError as e:
         raise click.ClickException(str(e) or e.user_message)
+    runtime.start_housekeeping()      # expired sessions are purged on a schedule
     try:
         app = build_application(config, runtime)
         if webhook_url:
@@ -680,5 +742,9 @@ def command(ctx, webhook_url, webhook_secret, listen, port):
                             allowed_updates=ALLOWED_UPDATES)
         else:
             app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken as e:
+        # its message quotes the token: say what is wrong without it
+        raise click.ClickException("Telegram refused the bot token (TELEGRAM_BOT_TOKEN): check it with "
+                                   "@BotFather") from e
     finally:
         runtime.close()

@@ -5,6 +5,11 @@ Served at /wechat by `bot.adapters.server.create_app` when WECHAT_TOKEN is set.
 - GET: server verification (signature check, echo `echostr`).
 - POST: messages in plain or safe (AES, `encrypt_type=aes`) mode. A bad signature gets 403 and is
   not processed.
+- Replays: plain mode signs only token + timestamp + nonce, not the body. A request whose timestamp is
+  more than `replay_window` seconds (300) from now is refused (403), and so is a nonce already used
+  within the window with a different body. The same body again under the same nonce (WeChat's own
+  retry) is answered from the MsgId cache, never processed twice. The same holds in safe mode.
+- A message that is signed but malformed (nested XML in a field, a non-numeric MsgId, …) gets 400.
 - WeChat waits 5 s for a reply and then retries the same message (same MsgId) up to three times.
   Every message is processed once (deduplicated by MsgId). If the answer is ready within
   `passive_timeout` seconds it is the passive reply; otherwise a short "正在查询" reply goes back at
@@ -18,7 +23,9 @@ Served at /wechat by `bot.adapters.server.create_app` when WECHAT_TOKEN is set.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -40,6 +47,10 @@ MAX_QUESTION_CHARS = 500
 DEDUPE_TTL_SECONDS = 600          # WeChat retries within ~15 s; keep MsgIds well beyond that
 DEDUPE_MAX = 10_000
 CS_MAX_PARTS = 4                  # customer-service messages per answer at most
+REPLAY_WINDOW_SECONDS = 300       # a timestamp further than this from now is refused
+NONCES_MAX = 100_000              # nonces remembered (only signed requests add one)
+MAX_NONCE_CHARS = 128
+OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 GREETING = (
     "您好！我是专业镇政策助手，可以回答山西专业镇支持政策的问题：能拿多少奖励、够不够申报条件、找哪个部门。\n"
@@ -156,12 +167,20 @@ class _Message:
     at: float = field(default_factory=time.monotonic)
 
 
+class _BadMessage(Exception):
+    """A signed request whose message cannot be used: answered with 400."""
+
+
 class WeChatEndpoint:
     def __init__(self, runtime, token: str, *, aes_key: str | None = None, app_id: str | None = None,
                  customer_service: CustomerService | None = None, passive_timeout: float = 4.0,
-                 web_url: str | None = None):
+                 web_url: str | None = None, replay_window: float = REPLAY_WINDOW_SECONDS,
+                 clock=time.time):
         self.runtime = runtime
         self.token = token
+        self.replay_window = replay_window
+        self.clock = clock
+        self._nonces: OrderedDict[str, tuple[float, str]] = OrderedDict()   # nonce -> (seen at, body digest)
         self.crypto = WeChatCrypto(token, aes_key, app_id or "") if aes_key else None
         self.customer_service = customer_service
         self.passive_timeout = passive_timeout
@@ -175,7 +194,7 @@ class WeChatEndpoint:
         app.router.add_post(path, self.receive)
         app.on_shutdown.append(self._shutdown)
 
-    # -- signature -----------------------------------------------------------------------------
+    # -- signature and freshness ---------------------------------------------------------------
     def _signed(self, request: web.Request) -> bool:
         q = request.query
         try:
@@ -184,9 +203,36 @@ class WeChatEndpoint:
         except InvalidSignatureException:
             return False
 
+    def _fresh(self, request: web.Request) -> bool:
+        """The timestamp is within the replay window of now (either way)."""
+        try:
+            ts = int(request.query.get("timestamp", ""))
+        except ValueError:
+            return False
+        return abs(self.clock() - ts) <= self.replay_window
+
+    def _first_use(self, nonce: str, body: bytes) -> bool:
+        """False when `nonce` was used within the window for a different body (a replayed query
+        string); True for a new nonce or WeChat's retry of the same request (same body)."""
+        if not nonce or len(nonce) > MAX_NONCE_CHARS:
+            return False
+        now = time.monotonic()
+        while self._nonces:            # forget nonces older than twice the window (timestamps ± window)
+            at, _ = next(iter(self._nonces.values()))
+            if now - at > 2 * self.replay_window or len(self._nonces) > NONCES_MAX:
+                self._nonces.popitem(last=False)
+            else:
+                break
+        digest = hashlib.sha256(body).hexdigest()
+        seen = self._nonces.get(nonce)
+        if seen is None:
+            self._nonces[nonce] = (now, digest)
+            return True
+        return seen[1] == digest
+
     async def verify(self, request: web.Request) -> web.Response:
-        if not self._signed(request):
-            log.warning("wechat: verification with a bad signature from %s", request.remote)
+        if not self._signed(request) or not self._fresh(request):
+            log.warning("wechat: verification with a bad signature or an old timestamp from %s", request.remote)
             return web.Response(status=403, text="invalid signature")
         return web.Response(text=request.query.get("echostr", ""))
 
@@ -195,12 +241,25 @@ class WeChatEndpoint:
         if not self._signed(request):
             log.warning("wechat: message with a bad signature from %s", request.remote)
             return web.Response(status=403, text="invalid signature")
+        if not self._fresh(request):
+            log.warning("wechat: signed message with a timestamp outside ±%gs (a replay?) from %s",
+                        self.replay_window, request.remote)
+            return web.Response(status=403, text="stale timestamp")
         if request.content_length and request.content_length > MAX_BODY_BYTES:
             return web.Response(status=413, text="too large")
-        body = await request.read()
+        try:
+            async with asyncio.timeout(20):
+                body = await request.read()
+        except TimeoutError:
+            return web.Response(status=408, text="timeout")
+        except web.HTTPRequestEntityTooLarge:
+            return web.Response(status=413, text="too large")
         if len(body) > MAX_BODY_BYTES:
             return web.Response(status=413, text="too large")
         q = request.query
+        if not self._first_use(q.get("nonce", ""), body):
+            log.warning("wechat: nonce reused with another body (a replay?) from %s", request.remote)
+            return web.Response(status=403, text="nonce already used")
         encrypted = q.get("encrypt_type", "raw").lower() == "aes"
         if encrypted:
             if self.crypto is None:
@@ -217,20 +276,42 @@ class WeChatEndpoint:
                 return web.Response(status=400, text="bad message")
         try:
             msg = parse_message(body)
-        except Exception:
-            log.warning("wechat: could not parse a message", exc_info=True)
+            if msg is None:
+                raise _BadMessage("empty")
+            self._check(msg)
+            text = await self._reply_text(msg)
+            if not text:
+                return web.Response(text="success")
+            # the reply is XML with the text in CDATA: "]]>" inside it would end the section early
+            reply = TextReply(message=msg, content=text.replace("]]>", "]] >")).render()
+        except asyncio.CancelledError:
+            raise
+        except _BadMessage as e:
+            log.warning("wechat: unusable message (%s) from %s", e, request.remote)
             return web.Response(status=400, text="bad message")
-        if msg is None:
+        except Exception as e:
+            # wechatpy raises whatever the XML makes it raise (AttributeError, TypeError, ValueError …)
+            log.warning("wechat: could not handle a message (%s: %s)", type(e).__name__, e)
             return web.Response(status=400, text="bad message")
-
-        text = await self._reply_text(msg)
-        if not text:
-            return web.Response(text="success")
-        # the reply is XML with the text in CDATA: "]]>" inside it would end the section early
-        reply = TextReply(message=msg, content=text.replace("]]>", "]] >")).render()
         if encrypted:
             reply = self.crypto.encrypt_message(reply, q.get("nonce", ""), q.get("timestamp") or None)
         return web.Response(text=reply, content_type="application/xml")
+
+    @staticmethod
+    def _check(msg) -> None:
+        """Every field we use has the shape WeChat gives it (a signed body is not a well-formed one)."""
+        for name in ("source", "target"):
+            value = getattr(msg, name, None)
+            if not isinstance(value, str) or not OPENID.match(value):
+                raise _BadMessage(f"{name} is not an id")
+        if not isinstance(msg.type, str):
+            raise _BadMessage("MsgType")
+        for name in ("content", "recognition", "event"):
+            value = getattr(msg, name, None)
+            if value is not None and not isinstance(value, str):
+                raise _BadMessage(f"{name} is not text")
+        _ = msg.create_time      # raises on a non-numeric CreateTime
+        _ = msg.id               # raises on a non-numeric MsgId
 
     async def _reply_text(self, msg) -> str | None:
         """The passive reply's text, or None for an empty reply ("success")."""
@@ -247,34 +328,50 @@ class WeChatEndpoint:
         openid = msg.source
         if not question:
             return EMPTY
-        if question in RESET_WORDS:
-            self._pending.pop(openid, None)
-            self.runtime.reset(CHANNEL, openid)
-            return RESET_DONE
-        if question in RESULT_WORDS:
-            pending = self._pending.pop(openid, None)
-            return shorten(pending, web_url=self.web_url) if pending else NO_PENDING
         if len(question) > MAX_QUESTION_CHARS:
             return TOO_LONG
-        return await self._answer_once(self._key(msg), openid, question)
+        # every text message, even "重新开始" and "结果", is handled once per MsgId: a retry (or a
+        # replay of the same request) gets the same reply and changes nothing
+        if question in RESET_WORDS:
+            work = self._reset(openid)
+        elif question in RESULT_WORDS:
+            work = self._result(openid)
+        else:
+            work = self._ask(openid, question)
+        return await self._answer_once(self._key(msg), openid, work)
+
+    async def _reset(self, openid: str) -> str:
+        self._pending.pop(openid, None)
+        try:
+            await asyncio.to_thread(self.runtime.reset, CHANNEL, openid)
+        except Exception:
+            log.exception("wechat: could not clear a session")
+            return FAILED
+        return RESET_DONE
+
+    async def _result(self, openid: str) -> str:
+        pending = self._pending.pop(openid, None)
+        return pending if pending else NO_PENDING
 
     @staticmethod
     def _key(msg) -> str:
         msg_id = getattr(msg, "id", None)
         return f"id:{msg_id}" if msg_id else f"t:{msg.source}:{msg.create_time}"
 
-    async def _answer_once(self, key: str, openid: str, question: str) -> str | None:
+    async def _answer_once(self, key: str, openid: str, work) -> str | None:
         self._forget_old()
         entry = self._messages.get(key)
         if entry is None:
-            entry = _Message(task=asyncio.create_task(self._ask(openid, question)), openid=openid)
+            entry = _Message(task=asyncio.create_task(work), openid=openid)
             self._messages[key] = entry
-        elif entry.reply is not None:
-            log.info("wechat: retried message %s: same reply again", key)
-            return entry.reply
-        elif entry.deferred:
-            log.info("wechat: retried message %s: answer is on its way", key)
-            return None
+        else:
+            work.close()                                  # never started: nothing to clean up
+            if entry.reply is not None:
+                log.info("wechat: retried message %s: same reply again", key)
+                return entry.reply
+            if entry.deferred:
+                log.info("wechat: retried message %s: answer is on its way", key)
+                return None
         # first delivery, or a retry while the first is still waiting: wait on the same task
         try:
             await asyncio.wait_for(asyncio.shield(entry.task), self.passive_timeout)
@@ -348,4 +445,5 @@ def from_config(runtime, config, *, customer_service: CustomerService | None = N
         customer_service = WeChatAPICustomerService(config.wechat_app_id, config.wechat_app_secret)
     return WeChatEndpoint(runtime, config.wechat_token, aes_key=config.wechat_aes_key,
                           app_id=config.wechat_app_id, customer_service=customer_service,
-                          passive_timeout=passive_timeout, web_url=web_url)
+                          passive_timeout=passive_timeout, web_url=web_url,
+                          replay_window=getattr(config, "wechat_replay_window", REPLAY_WINDOW_SECONDS))

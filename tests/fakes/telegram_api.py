@@ -252,11 +252,15 @@ class FakeBotAPI:
 
     async def click(self, user_id: int, sent: Sent, label: str) -> int:
         """Press the inline button whose text contains `label` under a message the bot sent."""
-        button = sent.button(label)
+        return await self.callback(user_id, sent, sent.button(label)["callback_data"])
+
+    async def callback(self, user_id: int, sent: Sent, data: str) -> int:
+        """A callback query with any `data` on a message the bot sent, as a modified client can send
+        (Telegram does not check that the data belongs to a button of that message)."""
         message = self._messages.get((sent.chat_id, sent.message["message_id"]), sent.message)
         return await self.inject({"callback_query": {
             "id": str(next(self._callback_ids)), "from": self.user(user_id), "chat_instance": "ci-1",
-            "message": message, "data": button["callback_data"]}})
+            "message": message, "data": data}})
 
     # ------------------------------------------------------------------ waiting for the bot
     async def wait_for(self, predicate: Callable[[Sent], bool], timeout: float | None = None,

@@ -168,7 +168,8 @@ def make_config(tmp: Path, **changes) -> Config:
 def make_runtime(config: Config, assistant) -> Runtime:
     """A Runtime over `assistant` with its sessions and question log in `config.data_dir`."""
     sessions = SessionStore(config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
-    return Runtime(config, assistant, sessions, QuestionLog(config.log_db, config.log_salt))
+    return Runtime(config, assistant, sessions,
+                   QuestionLog(config.log_db, config.log_key or None, key_file=config.log_key_path))
 
 
 def free_port() -> int:

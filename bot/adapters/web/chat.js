@@ -15,23 +15,23 @@
   var chips = Array.prototype.slice.call(document.querySelectorAll("#chips .chip"));
   var busy = false;
 
-  function randomId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    var a = new Uint8Array(16);
-    (window.crypto || window.msCrypto).getRandomValues(a);
-    return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-  }
-
-  function sessionId(renew) {
+  // The server issues session ids: the first question goes without one, and the id in each reply
+  // is kept (and sent with the next question and with 👍/👎). "新对话" forgets it.
+  function storedSession() {
     var id = null;
-    try { id = renew ? null : localStorage.getItem(SESSION_KEY); } catch (e) { /* private mode */ }
-    if (!id || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-      id = randomId();
-      try { localStorage.setItem(SESSION_KEY, id); } catch (e) { /* keep it for this page only */ }
-    }
-    return id;
+    try { id = localStorage.getItem(SESSION_KEY); } catch (e) { /* private mode */ }
+    return id && /^[A-Za-z0-9_-]{8,64}$/.test(id) ? id : null;
   }
-  var session = sessionId(false);
+  function keepSession(id) {
+    if (typeof id !== "string" || !/^[A-Za-z0-9_-]{8,64}$/.test(id)) return;
+    session = id;
+    try { localStorage.setItem(SESSION_KEY, id); } catch (e) { /* keep it for this page only */ }
+  }
+  function forgetSession() {
+    session = null;
+    try { localStorage.removeItem(SESSION_KEY); } catch (e) { /* nothing stored */ }
+  }
+  var session = storedSession();
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -137,15 +137,15 @@
     return box;
   }
 
-  function sendFeedback(qid, value, reason) {
-    var body = { question_id: qid, value: value };
+  function sendFeedback(sid, qid, value, reason) {
+    var body = { session_id: sid, question_id: qid, value: value };
     if (reason) body.reason = reason;
     return fetch("/api/feedback", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
     }).then(function (r) { return r.ok; }).catch(function () { return false; });
   }
 
-  function feedbackBar(qid) {
+  function feedbackBar(sid, qid) {
     var bar = el("div", "feedback");
     var up = el("button", "fb-up", "👍");
     var down = el("button", "fb-down", "👎");
@@ -156,7 +156,7 @@
     function choose(btn, value) {
       up.disabled = down.disabled = true;
       btn.classList.add("chosen");
-      sendFeedback(qid, value).then(function (ok) {
+      sendFeedback(sid, qid, value).then(function (ok) {
         bar.appendChild(el("span", "thanks", ok ? "感谢反馈" : "反馈未能提交"));
         if (ok && value < 0) {
           var row = el("form", "reason");
@@ -168,7 +168,7 @@
             var text = why.value.trim();
             if (!text) return;
             submit.disabled = why.disabled = true;
-            sendFeedback(qid, -1, text).then(function () { row.replaceWith(el("span", "thanks", "已记录，谢谢")); });
+            sendFeedback(sid, qid, -1, text).then(function () { row.replaceWith(el("span", "thanks", "已记录，谢谢")); });
           });
           bar.appendChild(row);
         }
@@ -188,7 +188,9 @@
     [rewardCard(data), warningsBlock(data.warnings), citationsBlock(data.citations)].forEach(function (b) {
       if (b) bubble.appendChild(b);
     });
-    if (data.question_id) node.querySelector(".body").appendChild(feedbackBar(data.question_id));
+    if (data.question_id && data.session_id) {
+      node.querySelector(".body").appendChild(feedbackBar(data.session_id, data.question_id));
+    }
     scrollDown();
     return node;
   }
@@ -226,12 +228,12 @@
     var typing = showTyping();
     fetch("/api/ask", {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ session_id: session, question: question })
+      body: JSON.stringify(session ? { session_id: session, question: question } : { question: question })
     }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (data) { return { ok: r.ok, data: data }; });
     }).then(function (res) {
       typing.remove();
-      if (res.ok) addBot(res.data);
+      if (res.ok) { keepSession(res.data.session_id); addBot(res.data); }
       else addError(res.data.error || "抱歉，系统暂时无法回答，请稍后再试。");
     }).catch(function () {
       typing.remove();
@@ -253,7 +255,7 @@
   chips.forEach(function (c) { c.addEventListener("click", function () { ask(c.textContent); }); });
   document.getElementById("new-chat").addEventListener("click", function () {
     if (busy) return;
-    session = sessionId(true);
+    forgetSession();
     while (messages.firstChild) messages.removeChild(messages.firstChild);
     greet();
     input.focus();
