@@ -1,8 +1,12 @@
-"""Generated hostile input (hypothesis) through every entry: the core's `Assistant.answer()`, the web
-chat's `POST /api/ask` and the WeChat endpoint (plain and safe mode), on the real assistant (the
-`assistant` fixture). Each must give a reply — the answer contract, a WeChat text reply, "success" — or
-a 4xx with a plain message: never a 500, never a traceback. The cases issue 11 found by hand are
-always among the examples. `benchmarks/hostile_inputs.py` runs the same strategies ~2,000 times each."""
+"""Generated hostile input (hypothesis) through every entry: the core's `Assistant.answer()` (the real
+assistant, the `assistant` fixture), the web chat's `POST /api/ask` and the WeChat endpoint (plain and
+safe mode). Each must give a reply — the answer contract, a WeChat text reply, "success" — or a 4xx with a
+plain message: never a 500, never a traceback. The cases issue 11 found by hand are always among the
+examples.
+
+The adapters run here over `EchoAssistant` (instant, and it answers with hostile text of its own, so the
+output side is attacked too); example counts keep the file well under a minute. The same strategies go
+through the real assistant end to end, ~2,000 inputs per entry, in `benchmarks/hostile_inputs.py`."""
 from __future__ import annotations
 
 import json
@@ -15,6 +19,7 @@ from bot.core.types import Session
 from tests.fakes import hostile
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
+ANSWER_EXAMPLES = 20      # conversations of 1–2 turns, plus the known cases: the real core is the slow part
 
 
 @pytest.fixture(autouse=True)
@@ -24,11 +29,13 @@ def _loopback(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def live(assistant, tmp_path_factory):
-    """The web + WeChat application on 127.0.0.1 over a Runtime on the real assistant."""
+def live(tmp_path_factory):
+    """The web + WeChat application on 127.0.0.1, as `serve` runs it, over a Runtime on EchoAssistant."""
+    from bot.config import Config
     from bot.runtime import Runtime
-    config = assistant.config.with_(data_dir=tmp_path_factory.mktemp("hostile"))
-    runtime = Runtime.start(config, assistant=assistant)
+    tmp = tmp_path_factory.mktemp("hostile")
+    config = Config(documents_dir=tmp / "documents", rules_dir=tmp / "rules", data_dir=tmp / "data")
+    runtime = Runtime.start(config, assistant=hostile.EchoAssistant())
     with hostile.LiveServer(runtime, config) as server:
         yield server
     runtime.close()
@@ -44,8 +51,8 @@ def _with_known_examples(test):
 
 
 @_with_known_examples
-@settings(max_examples=250, **SETTINGS)
-@given(turns=st.lists(hostile.questions, min_size=1, max_size=3))
+@settings(max_examples=ANSWER_EXAMPLES, **SETTINGS)
+@given(turns=st.lists(hostile.questions, min_size=1, max_size=2))
 def test_answer_survives_hostile_questions(assistant, turns):
     """A conversation of hostile questions: every turn an Answer, and the session stays storable."""
     session = Session(id="hostile")
@@ -61,6 +68,7 @@ def test_answer_survives_hostile_questions(assistant, turns):
 @example(body=json.dumps({"question": "营收" + "9" * 400 + "亿元"}).encode(), content_type="application/json")
 @example(body=b'{"question": "\\ud800\xe5\xa5\x96\xe5\x8a\xb1"}', content_type="application/json")
 @example(body=b'{"question_id": 1, "value": -1}', content_type="text/plain")
+@example(body=json.dumps({"question": "boom 奖励"}).encode(), content_type="application/json")
 @settings(max_examples=150, **SETTINGS)
 @given(body=hostile.api_bodies, content_type=hostile.api_content_types)
 def test_api_ask_survives_hostile_bodies(live, body, content_type):

@@ -115,6 +115,15 @@ def _cut_bytes(text: str, limit: int) -> str:
     return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """Text that fits in the reply's CDATA section: characters XML 1.0 does not allow (control
+    characters, lone surrogates) dropped, and "]]>", which would end the section, broken up."""
+    return _NOT_XML.sub("", text).replace("]]>", "]] >")
+
+
 def split_text(text: str, limit: int = REPLY_LIMIT_BYTES) -> list[str]:
     """Split text into parts of at most `limit` UTF-8 bytes, at line breaks where possible."""
     parts: list[str] = []
@@ -257,9 +266,7 @@ class WeChatEndpoint:
         if len(body) > MAX_BODY_BYTES:
             return web.Response(status=413, text="too large")
         q = request.query
-        if not self._first_use(q.get("nonce", ""), body):
-            log.warning("wechat: nonce reused with another body (a replay?) from %s", request.remote)
-            return web.Response(status=403, text="nonce already used")
+        raw = body
         encrypted = q.get("encrypt_type", "raw").lower() == "aes"
         if encrypted:
             if self.crypto is None:
@@ -274,6 +281,10 @@ class WeChatEndpoint:
             except Exception:
                 log.warning("wechat: could not decrypt a message", exc_info=True)
                 return web.Response(status=400, text="bad message")
+        # after decryption: in safe mode only an authentic envelope may use up a nonce
+        if not self._first_use(q.get("nonce", ""), raw):
+            log.warning("wechat: nonce reused with another body (a replay?) from %s", request.remote)
+            return web.Response(status=403, text="nonce already used")
         try:
             msg = parse_message(body)
             if msg is None:
@@ -282,8 +293,7 @@ class WeChatEndpoint:
             text = await self._reply_text(msg)
             if not text:
                 return web.Response(text="success")
-            # the reply is XML with the text in CDATA: "]]>" inside it would end the section early
-            reply = TextReply(message=msg, content=text.replace("]]>", "]] >")).render()
+            reply = TextReply(message=msg, content=xml_text(text)).render()
         except asyncio.CancelledError:
             raise
         except _BadMessage as e:

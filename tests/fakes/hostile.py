@@ -208,6 +208,42 @@ def check_wechat_reply(status: int, body: bytes) -> None:
     assert len(reply["Content"].encode("utf-8")) <= 2048
 
 
+# ---------------------------------------------------------------- an assistant that answers with hostile text
+class EchoAssistant:
+    """Duck-types Assistant for the adapters' hostile-input tests: instant, and its replies carry the
+    question back inside hostile text (markup, "]]>", control characters, 3,000-character answers,
+    absurd amounts), so the output side of every channel is attacked too. "boom" raises."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def answer(self, question, session):
+        from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Citation, Reward
+        self.calls += 1
+        if "boom" in question:
+            raise RuntimeError("simulated failure in the core")
+        session.turns += 1
+        session.facts["last"] = question[:50]
+        session.state["echo"] = question[-20:]
+        kind = len(question) % 3
+        text = f"关于“{question}”：<b>]]></Content>&amp;\x1b[31m" + ("政策说明。" * 600 if kind == 0 else "")
+        cite = Citation(question[:30] or "文", "=1+1", "]]>", question, f"c:{question[:10]}")
+        if kind == 1:
+            session.pending = {"question": question}
+            return Answer(CLARIFY, text, asked_for=["region"])
+        return Answer(ANSWERED if kind == 0 else NOT_FOUND, text, citations=[cite],
+                      rewards=[Reward(question[:20], 10**30, "<i>", "r")], total_yuan=10**30)
+
+    def citation(self, clause_id):
+        return None
+
+    def describe_facts(self, facts):
+        return [f"{k}: {v}" for k, v in facts.items()]
+
+    def is_current(self):
+        return True
+
+
 # ---------------------------------------------------------------- the real server, for synchronous callers
 WECHAT_TOKEN = "pz-hostile-token"
 WECHAT_APP_ID = "wx0123456789abcdef"
