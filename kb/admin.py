@@ -515,10 +515,17 @@ def _stage_rules(config: Config, txn: "_Txn", doc, decisions: dict | None, accep
 
 
 def _check_rules(config: Config) -> None:
-    """The rule tables with the staged documents: a wrong row fails the change before it is built."""
+    """The rule tables with the staged documents: a wrong row fails the change before it is built (a rules
+    folder with no tables yet has nothing to check)."""
+    from bot.errors import RuleError
     from kb.build import parse_all
     from kb.rules import load_rules
-    load_rules(config.rules_dir, {c.id for c in parse_all(_documents(config))})
+    if not any(Path(config.rules_dir).glob("*.yaml")):
+        return
+    try:
+        load_rules(config.rules_dir, {c.id for c in parse_all(_documents(config))})
+    except RuleError as e:
+        raise KBError(f"the rule tables would not be valid with this change ({e}); nothing was changed") from e
 
 
 # ---------------------------------------------------------------- operations

@@ -490,3 +490,13 @@ def test_build_rolls_back_a_half_made_change(kb):
     rep = build(kb, progress=False)
     assert snapshot(kb) == before and rep.unchanged
     assert not (kb.rules_dir / "review" / "half.yaml").exists()
+
+
+def test_a_knowledge_base_without_rule_tables_still_takes_documents(kb, tmp_path):
+    """Staff uploads (Telegram too) into a folder with no rule tables yet: the proposals wait in review/."""
+    for t in kb.rules_dir.glob("*.yaml"):
+        t.unlink()
+    f = tmp_path / "zz-2025-12.txt"
+    f.write_text(ZZ_TEXT, encoding="utf-8")
+    rep = admin.add_document(kb, f, f.name, {"region": "泽州县"}, progress=False)
+    assert not rep.unchanged and (kb.rules_dir / "review" / "zz-2025-12.yaml").exists()
