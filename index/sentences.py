@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from index.tokenize import tokenize
 
 _SPLIT = re.compile(r"(?<=[。！？；])|\n")
@@ -26,6 +28,11 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
+def sentence_passage(clause, sentence: str) -> str:
+    """What is embedded for a sentence: its clause's own heading, then the sentence."""
+    return f"{clause.heading_path[-1] if clause.heading_path else ''}｜{sentence}"
+
+
 def bigrams(text: str) -> set[str]:
     t = re.sub(r"[^\u4e00-\u9fffA-Za-z0-9%]", "", text)
     return {t[i:i + 2] for i in range(len(t) - 1)}
@@ -38,6 +45,7 @@ class SentenceIndex:
     grams: dict[str, list[frozenset[str]]]
     idf: dict[str, float]
     gram_idf: dict[str, float]
+    vectors: dict[str, "np.ndarray"] | None = None     # clause id -> one row per sentence (unit length)
 
     @property
     def max_idf(self) -> float:
@@ -68,4 +76,11 @@ class SentenceIndex:
         by_clause = {cid: [s for s, _ in rows] for cid, rows in raw["sentences"].items()}
         tokens = {cid: [frozenset(t) for _, t in rows] for cid, rows in raw["sentences"].items()}
         grams = {cid: [frozenset(bigrams(s)) for s in sents] for cid, sents in by_clause.items()}
-        return cls(by_clause, tokens, grams, raw["idf"], raw["gram_idf"])
+        vectors = None
+        if (directory / "sentence_vectors.npy").exists():
+            matrix = np.load(directory / "sentence_vectors.npy", mmap_mode="r")
+            vectors, row = {}, 0
+            for cid, sents in by_clause.items():
+                vectors[cid] = np.asarray(matrix[row:row + len(sents)])
+                row += len(sents)
+        return cls(by_clause, tokens, grams, raw["idf"], raw["gram_idf"], vectors)

@@ -23,7 +23,7 @@ from bot.errors import IndexError_
 from index.dense import DenseIndex
 from index.embedder import Embedder
 from index.passages import passages
-from index.sentences import SentenceIndex
+from index.sentences import SentenceIndex, sentence_passage, split_sentences
 from index.sparse import BM25Index
 from kb.documents import DocumentMeta
 from kb.parse import INDEXED_KINDS, Clause
@@ -90,7 +90,11 @@ def _previous_vectors(data_dir: Path, embedder: Embedder) -> dict[str, np.ndarra
             return {}
         keys = [json.loads(line)["key"] for line in (cur / "passages.jsonl").read_text(encoding="utf-8").splitlines()]
         vecs = np.load(cur / "vectors.npy")
-        return dict(zip(keys, vecs))
+        found = dict(zip(keys, vecs))
+        if (cur / "sentence_keys.json").exists():
+            skeys = json.loads((cur / "sentence_keys.json").read_text(encoding="utf-8"))
+            found.update(zip(skeys, np.load(cur / "sentence_vectors.npy")))
+        return found
     except (IndexError_, OSError, ValueError, KeyError) as e:
         log.warning("previous index unusable for reuse (%s): re-embedding everything", e)
         return {}
@@ -119,28 +123,37 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
             for p in passages(docs[c.doc_id], c, passage_chars):
                 rows.append({"clause_id": c.id, "key": passage_key(embedder.backend, embedder.model, p)})
                 texts.append(p)
+        indexed = [c for c in clauses if c.kind in INDEXED_KINDS]
+        sentence_texts = [sentence_passage(c, sent) for c in indexed for sent in split_sentences(c.text)]
+        sentence_keys = [passage_key(embedder.backend, embedder.model, t) for t in sentence_texts]
         cache = _previous_vectors(data_dir, embedder)
-        todo = [i for i, r in enumerate(rows) if r["key"] not in cache]
-        vectors = np.zeros((len(rows), embedder.dim), np.float32)
-        for i, r in enumerate(rows):
-            if r["key"] in cache:
-                vectors[i] = cache[r["key"]]
-        log.info("index: %d passages, %d to embed, %d reused", len(rows), len(todo), len(rows) - len(todo))
+        wanted = dict(zip([r["key"] for r in rows], texts)) | dict(zip(sentence_keys, sentence_texts))
+        todo = [k for k in wanted if k not in cache]
+        log.info("index: %d passages and %d sentences, %d to embed", len(rows), len(sentence_texts), len(todo))
         if todo:
             from tqdm import tqdm
             bar = tqdm(total=len(todo), desc="embedding", unit="passage", disable=not progress,
                        file=__import__("sys").stderr)
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
-                vectors[chunk] = embedder.passages([texts[i] for i in chunk])
+                for k, v in zip(chunk, embedder.passages([wanted[k] for k in chunk])):
+                    cache[k] = v
                 bar.update(len(chunk))
             bar.close()
+        vectors = np.zeros((len(rows), embedder.dim), np.float32)
+        for i, r in enumerate(rows):
+            vectors[i] = cache[r["key"]]
+        sentence_vectors = np.zeros((len(sentence_keys), embedder.dim), np.float32)
+        for i, k in enumerate(sentence_keys):
+            sentence_vectors[i] = cache[k]
+        np.save(tmp / "sentence_vectors.npy", sentence_vectors)
+        (tmp / "sentence_keys.json").write_text(json.dumps(sentence_keys), encoding="utf-8")
+        todo = [k for k in todo if k in {r["key"] for r in rows}]
         np.save(tmp / "vectors.npy", vectors)
         with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
             for r, t in zip(rows, texts):
                 f.write(json.dumps({**r, "text": t}, ensure_ascii=False) + "\n")
         DenseIndex.build(vectors).save(tmp / "dense.faiss")
-        indexed = [c for c in clauses if c.kind in INDEXED_KINDS]
         BM25Index.build([f"{c.heading}\n{c.heading}\n{c.text}" for c in indexed]).save(tmp / "bm25")
         (tmp / "bm25_ids.json").write_text(json.dumps([c.id for c in indexed]), encoding="utf-8")
         SentenceIndex.build([(c.id, c.text) for c in indexed], tmp)

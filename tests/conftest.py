@@ -37,11 +37,12 @@ def embedder():
 
 @pytest.fixture(scope="session")
 def built_config(tmp_path_factory, embedder):
-    """The five real documents built into a temp data dir (documents and rules copied too)."""
-    from kb.build import build
+    """The five real documents built into a temp data dir (documents and rules copied too), with the
+    question-type model."""
+    from bot.build import build_all
     tmp = tmp_path_factory.mktemp("kb")
     cfg = make_config(tmp, copy_docs=True, copy_rules=True)
-    build(cfg, progress=False, embedder=embedder)
+    build_all(cfg, progress=False, embedder=embedder)
     return cfg
 
 

@@ -37,7 +37,8 @@ def test_rule_rows_question_to_amount(assistant, q, total, rule):
     assert a.total_yuan == total, a.answer
     assert rule in a.rule_ids
     assert any(c.number == JC39 for c in a.citations)
-    assert any("2025-12-31" in w for w in a.warnings) and "2025年12月31日" in a.answer
+    assert any("2025年12月31日" in w for w in a.warnings) and a.answer.startswith("⚠️")
+    assert a.answer.count("2025年12月31日到期") == 1   # the status leads the reply, said once
 
 
 @pytest.mark.parametrize("q,phrase", [
@@ -91,7 +92,7 @@ def test_expired_policy_warning_uses_the_clock(assistant):
     from datetime import date
     from bot.core.service import Assistant
     before = Assistant(assistant.config, assistant.kb, assistant.retriever, assistant.rules, assistant.gaz,
-                       today=lambda: date(2025, 6, 1))
+                       today=lambda: date(2025, 6, 1), analyzer=assistant.analyzer)
     assert before.answer("新入选中华老字号奖励多少", Session(id="x")).warnings == []
     assert ask(assistant, "新入选中华老字号奖励多少").warnings
 

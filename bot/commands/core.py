@@ -21,10 +21,10 @@ def _assistant(cfg, build=True):
 @click.pass_context
 @plain_errors
 def build(ctx, force):
-    """Build the knowledge base and index from the documents (only changed clauses are re-embedded)."""
-    from kb.build import build as build_kb
+    """Build the knowledge base, index and question-type model (only changed clauses are re-embedded)."""
+    from bot.build import build_all
     cfg = load(ctx)
-    rep = build_kb(cfg, progress=True, force=force)
+    rep = build_all(cfg, progress=True, force=force)
     state = "unchanged" if rep.unchanged else f"{rep.embedded} passages embedded"
     click.echo(f"{rep.documents} documents, {rep.clauses} clauses ({state}) → {rep.index_dir}", err=True)
 
@@ -87,27 +87,63 @@ def search(ctx, as_json, k, region, query):
         click.echo("no matching clause", err=True)
 
 
+FAILED = "抱歉，系统暂时无法回答这个问题，请换个说法再问。"
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _lines(stream):
+    """One question per line of a byte stream: split on "\\n" only (a stray "\\r" or U+2028 inside a
+    line does not make two), CRLF tolerated, bytes that are not UTF-8 replaced, never an exception."""
+    for raw in stream:
+        yield raw.rstrip(b"\n").removesuffix(b"\r").decode("utf-8", "replace")
+
+
+def _answer_safely(a, question: str, session):
+    """The answer, whatever happens inside the core: BotError → its plain message; anything else →
+    a plain apology (traceback on stderr). Returns (Answer, error or None)."""
+    import logging
+
+    from bot.core.types import Answer
+    try:
+        return a.answer(question, session), None
+    except BotError as e:
+        return Answer("not_found", e.user_message), str(e)
+    except Exception as e:   # one bad question must not end the run
+        logging.getLogger("bot.commands").exception("unexpected error answering %r", question[:200])
+        return Answer("not_found", FAILED), f"unexpected error ({type(e).__name__}); see stderr"
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="The answer contract as JSON (../shared/eval/README.md).")
 @click.argument("question")
 @click.pass_context
 @plain_errors
 def ask(ctx, as_json, question):
-    """Answer QUESTION ('-' reads one question per stdin line; one conversation per line)."""
-    from bot.core.types import Answer, Session
+    """Answer QUESTION ('-' reads one question per stdin line; one conversation per line).
+
+    With --json, every input line gets exactly one JSON object on stdout, in order, even when a
+    question cannot be answered (then with an "error" field)."""
+    from bot.core.types import Session
     cfg = load(ctx)
     a = _assistant(cfg)
-    questions = (line.rstrip("\n") for line in sys.stdin) if question == "-" else [question]
+    questions = _lines(sys.stdin.buffer) if question == "-" else [question]
     for q in questions:
-        try:
-            ans = a.answer(q, Session(id="cli"))
-        except BotError as e:
-            ans = Answer("not_found", e.user_message)
+        ans, error = _answer_safely(a, q, Session(id="cli"))
         if as_json:
-            click.echo(json.dumps(ans.to_dict(), ensure_ascii=False))
+            out = ans.to_dict()
+            if error:
+                out["error"] = error
+            line = json.dumps(out, ensure_ascii=False)
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:       # a lone surrogate echoed back: escape it
+                line = json.dumps(out, ensure_ascii=True)
+            # characters some line splitters treat as line ends (str.splitlines): escaped, one line stays one
+            line = line.translate(_LINE_BREAKS)
+            click.echo(line)
             sys.stdout.flush()
         else:
-            click.echo(ans.answer)
+            click.echo(ans.answer.encode("utf-8", "replace").decode("utf-8"))
             for c in ans.citations:
                 click.echo(f"  〔{c.number} {c.clause}〕", err=False)
 
@@ -128,9 +164,12 @@ def chat(ctx):
         except (EOFError, KeyboardInterrupt):
             click.echo()
             return
+        except UnicodeDecodeError:
+            click.echo("\n助手：这句话里有无法识别的字符，请重新输入。")
+            continue
         t0 = time.perf_counter()
-        ans = a.answer(q, session)
-        click.echo(f"\n助手：{ans.answer}")
+        ans, _ = _answer_safely(a, q, session)
+        click.echo(f"\n助手：{ans.answer}".encode("utf-8", "replace").decode("utf-8"))
         for c in ans.citations[:3]:
             click.echo(f"  〔{c.number} {c.clause}〕")
         click.echo(f"  ({ans.status}, {(time.perf_counter() - t0) * 1000:.0f} ms)", err=True)

@@ -34,3 +34,27 @@ def eval_retrieval(ctx, gold, show_misses):
     if show_misses:
         for q, want, got in misses:
             click.echo(f"  {q}  want {want}  got {got}")
+
+
+@eval_group.command("intents")
+@click.option("--holdout", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5),
+              help="Share of every type's examples held out for measuring.")
+@click.option("--show-errors", is_flag=True, help="List the held-out questions typed wrongly.")
+@click.pass_context
+@plain_errors
+def eval_intents(ctx, holdout, show_errors):
+    """Accuracy of the question-type model on a held-out part of the example bank (kb/nlu)."""
+    from index.embedder import make_embedder
+    from bot.nlu.model import evaluate
+    cfg = load(ctx)
+    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size)
+    r = evaluate(cfg.data_dir, emb, holdout=holdout)
+    click.echo(f"trained on {r['train']}, held out {r['test']}: accuracy {r['accuracy']:.3f}")
+    for t, (ok, n) in sorted(r["per_type"].items()):
+        click.echo(f"  {t:14s} {ok}/{n}")
+    if r["confusions"]:
+        click.echo("most confused (true → predicted): " +
+                   ", ".join(f"{a}→{b} ×{n}" for (a, b), n in r["confusions"][:8]))
+    if show_errors:
+        for text, want, got, conf in r["wrong"]:
+            click.echo(f"  [{want} → {got} {conf:.2f}] {text}")

@@ -1,27 +1,31 @@
 """The channel-agnostic query handler: `Assistant.answer(question, session) -> Answer`.
 
-Loads the knowledge base, index and rule tables once (at start-up, never at import). The flow for one
-question: facts from the question and the session → intent → rules (amounts computed in code) and/or
-retrieved clauses → a plain-Chinese reply with 文号, clause and office → warnings for expired policies.
+One question: clean it → analyse it into a frame (type + slots) → update the dialogue state (facts,
+corrections) → the handler of its type (rules computed in code, sentences from the documents) → the
+reply, with the subject of the answer remembered for follow-ups. Models, indexes and rule tables load
+once, at start-up.
 """
 from __future__ import annotations
 
 import logging
 import re
 import unicodedata
-from functools import lru_cache
 from datetime import date, datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.core import calculator as calc
-from bot.core.amounts import format_yuan
-from bot.core.facts import Facts, describe, extract
-from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Citation, Reward, Session
+from bot.core.compose import answer as make_answer
+from bot.core.documents import Documents
+from bot.core.evidence import EvidenceFinder
+from bot.core.handlers import HANDLERS, RETRIEVAL_TYPES
+from bot.core.handlers.base import Ctx, Resources, describe_facts
+from bot.core.state import last_subject, merge_facts, remember_subject
+from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Citation, Parts, Session
 from bot.errors import IndexError_
+from bot.nlu.frame import Analyzer, Frame
+from bot.nlu.slots import lexicon
 from index.search import Hit, Retriever
-from index.tokenize import tokenize
 from kb.regions import Gazetteer
 from kb.rules import RuleSet, load_rules
 from kb.store import KnowledgeBase
@@ -29,13 +33,12 @@ from kb.store import KnowledgeBase
 log = logging.getLogger(__name__)
 
 MAX_CHARS = 500
-RESET_WORDS = ("重新开始", "重置", "清除", "从头开始", "/reset")
-REWARD = re.compile(r"奖励|奖补|补贴|补助|奖金|奖多少|能拿|拿多少|给多少|多少钱|一共|有奖|有什么支持|有啥支持|能获得|能得到|扶持多少|支持多少|奖吗")
-RECOGNITION = re.compile(r"认定|申报|够不够|够格|够资格|达标吗|条件|标准|要求|门槛|评定|评上|创建|要达到|需要达到|达到多少")
-OFFICE = re.compile(r"哪个部门|什么部门|找谁|找哪|负责单位|责任单位|哪个单位|联系电话|电话|联系谁|办理")
-DOMAIN = re.compile(r"专业镇|奖|补|政策|营收|产值|认定|申报|龙头|老字号|地理标志|认证|资金|目标|领导小组|责任单位|"
-                    r"部门|园区|用地|土地|环评|融资|担保|贷款|上市|人才|培训|标准|品牌|电商|展会|专精特新|企业")
-GREETING = re.compile(r"^(你好|您好|hi|hello|在吗|在不在|嗨)[!！。.？?]*$", re.I)
+# types whose answer depends on the enterprise: their messages update what we know about it
+ENTERPRISE_TYPES = {"reward", "eligibility", "facts_update", "checkup"}
+FIRST_PERSON = re.compile(r"我们|我司|我厂|咱们|俺们|咱|本企业|本公司|我家|我是|我在")
+ADDITIVE = re.compile(r"另外|加上|再加|加起来|连同|一起算|合起来|还有一个|还有一项")
+# below this the type alone is not trusted: the reply says how it understood the question
+UNSURE = 0.35
 
 
 def today_in(tz: str) -> Callable[[], date]:
@@ -43,47 +46,35 @@ def today_in(tz: str) -> Callable[[], date]:
     return lambda: datetime.now(zone).date()
 
 
-@lru_cache(maxsize=16384)
-def _tokens(text: str) -> frozenset[str]:
-    """Token set of a question, sentence or heading; sentences and headings repeat across questions."""
-    return frozenset(tokenize(text))
-
-
-def _cn_date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
 class Assistant:
     def __init__(self, config: Config, kb: KnowledgeBase, retriever: Retriever, rules: RuleSet,
-                 gazetteer: Gazetteer, today: Callable[[], date] | None = None, build_id: str = ""):
+                 gazetteer: Gazetteer, today: Callable[[], date] | None = None, build_id: str = "",
+                 analyzer: Analyzer | None = None):
+        from bot.core import calculator
         self.config, self.kb, self.retriever, self.rules, self.gaz = config, kb, retriever, rules, gazetteer
         self.today = today or today_in(config.timezone)
         self.build_id = build_id
-        self._idf = self._token_weights()
-
-    def _token_weights(self) -> dict[str, float]:
-        """Inverse clause frequency of each token: rare words decide which sentence answers."""
-        import math
-        df: dict[str, int] = {}
-        for c in self.kb.clauses.values():
-            for t in set(tokenize(c.text)):
-                df[t] = df.get(t, 0) + 1
-        n = max(len(self.kb.clauses), 1)
-        return {t: math.log(1 + n / d) for t, d in df.items()}
+        if analyzer is None:
+            raise IndexError_("no question-type model loaded: use Assistant.load")
+        self.analyzer = analyzer
+        self.docs = Documents(kb, gazetteer)
+        self.res = Resources(config, kb, retriever, rules, gazetteer, self.docs,
+                             EvidenceFinder(retriever.index.sentences), calculator.families(rules))
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod
     def load(cls, config: Config, today: Callable[[], date] | None = None, build: bool = True,
              embedder=None) -> "Assistant":
+        from bot.nlu.model import load_model, query_text
         from index.embedder import make_embedder
         from index.store import LoadedIndex, Manifest, check_compatible, current_dir
-        from kb.build import build as build_kb
         embedder = embedder or make_embedder(config.embedder_backend, config.embedder_model,
                                              config.embed_batch_size)
         if build:
+            from bot.build import build_all
             from kb.admin import recover
             recover(config, rebuild=False)   # a staff change a killed process left half-done
-            build_kb(config, progress=True, embedder=embedder)
+            build_all(config, progress=True, embedder=embedder)
         cur = current_dir(config.data_dir)
         if cur is None:
             raise IndexError_(f"no knowledge base built in {config.data_dir}: run `python -m bot build`")
@@ -93,11 +84,12 @@ class Assistant:
         gaz = Gazetteer.load()
         rules = load_rules(config.rules_dir, set(kb.clauses), gaz)
         retriever = Retriever(kb, index, embedder, gaz, config.rrf_k, config.candidates, config.sparse_weight)
-        return cls(config, kb, retriever, rules, gaz, today, index.manifest.build_id)
+        analyzer = Analyzer(load_model(config.data_dir, embedder), gaz, lambda t: embedder.query(query_text(t)))
+        return cls(config, kb, retriever, rules, gaz, today, index.manifest.build_id, analyzer)
 
     def reloaded(self) -> tuple["Assistant", dict]:
-        from kb.build import build as build_kb
-        report = build_kb(self.config, progress=False, embedder=self.retriever.embedder)
+        from bot.build import build_all
+        report = build_all(self.config, progress=False, embedder=self.retriever.embedder)
         new = Assistant.load(self.config, self.today, build=False, embedder=self.retriever.embedder)
         return new, {"documents": report.documents, "clauses": report.clauses, "embedded": report.embedded,
                      "unchanged": report.unchanged}
@@ -117,10 +109,19 @@ class Assistant:
         return Citation(d.title, d.number, c.heading, c.text, c.id)
 
     def describe_facts(self, facts: dict) -> list[str]:
-        return describe(facts)
+        return describe_facts(facts)
 
     def search(self, query: str, k: int = 5, region: str | None = None) -> list[Hit]:
         return self.retriever.search(query, k, region, self.today())
+
+    def rules_in_force(self, today: date | None = None) -> tuple[RuleSet, set[str]]:
+        """Rule rows whose source document answers today (not retired, not superseded), and those documents."""
+        live = self.kb.live_documents(today or self.today())
+        keep = lambda rows: [r for r in rows if r.source.doc in live]  # noqa: E731
+        rs = self.rules
+        extra = {name: keep(getattr(rs, name)) for name in ("awards",) if hasattr(rs, name)}
+        return RuleSet(keep(rs.revenue_tiers), keep(rs.fixed_awards), keep(rs.recognition_thresholds),
+                       keep(rs.policy_terms), keep(rs.contacts), rs.versions, **extra), live
 
     # ---- the answer ----------------------------------------------------------------------------
     def answer(self, question: str, session: Session) -> Answer:
@@ -128,31 +129,77 @@ class Assistant:
         if isinstance(q, Answer):
             return q
         session.turns += 1
-        if any(q.strip("。！!") == w for w in RESET_WORDS):
+        if q.strip("。！!？? ") in lexicon()["reset_exact"]:
             session.reset()
-            return Answer(ANSWERED, "好的，已清除之前记录的企业信息，我们重新开始。请问有什么可以帮您？")
-        if GREETING.match(q):
-            return Answer(ANSWERED, "您好！我可以解答专业镇支持政策：奖励金额、认定条件、目标任务和责任部门。"
-                                    "例如：“我们是涉农企业，营收首次过了5亿，能拿多少奖励？”")
-        new = extract(q, self.gaz)
-        pending = session.pending
-        follow_up = bool(pending) and self._is_follow_up(q, new)
-        if follow_up:
-            q_for_intent = pending["question"] + "；" + q
-        else:
-            q_for_intent = q
-            session.pending = None
-        facts = new.merged_over(session.facts)
-        if follow_up and pending.get("level") and not facts.level:
-            facts.level = pending["level"]
-        session.facts.update(new.as_dict())
-        ans = self._route(q_for_intent, facts, session)
-        if ans.status == CLARIFY or (ans.status == ANSWERED and (ans.rewards or ans.rule_ids)):
-            # a clarify waits for its facts; an amount can be recomputed when a fact is corrected
-            session.pending = {"question": q_for_intent, "level": facts.level}
-        else:
-            session.pending = None
+            return make_answer(Parts(headline="好的，已清除之前记录的企业信息，我们重新开始。请问有什么可以帮您？"))
+        today = self.today()
+        frame = self.analyzer.analyse(q, today)
+        qtype = self._decide(frame, session)
+        about_enterprise = qtype in ENTERPRISE_TYPES or bool(FIRST_PERSON.search(q))
+        facts = merge_facts(session.facts, frame.slots) if about_enterprise else dict(session.facts)
+        said = frame.slots.enterprise_facts() if about_enterprise else {}
+        target, item_text = frame, None
+        rules, live = self.rules_in_force(today)
+        last = session.state.get("last") or {}
+        if qtype == "facts_update":
+            again = session.pending or last
+            if again.get("question") and again.get("type") in HANDLERS:
+                target = self.analyzer.analyse(again["question"], today)
+                _apply_facts(target, facts)
+                target.type = qtype = again["type"]
+                item_text = self._item_text(again["question"], q, rules)
+        elif qtype == "reward" and last.get("type") == "reward" and ADDITIVE.search(q):
+            item_text = last["question"] + "；" + q
+        ctx = Ctx(self.res, target, session, facts, said, last_subject(session), today, rules, live,
+                  item_text=item_text)
+        ans = HANDLERS[qtype](ctx) if qtype != "facts_update" else HANDLERS["facts_noted"](ctx)
+        if qtype == "reset":
+            return ans
+        if about_enterprise:
+            session.facts.clear()
+            session.facts.update(facts)
+        session.pending = {"type": qtype, "question": target.text, "asked_for": ans.asked_for} \
+            if ans.status == CLARIFY else None
+        if ctx.about:
+            remember_subject(session, ctx.about)
+        if frame.confidence < UNSURE and ans.status == ANSWERED and ans.parts is not None and qtype in RETRIEVAL_TYPES:
+            ans.answer += "\n（如果没有回答到您想问的，请换个说法再问一次。）"
+        ans.qtype = qtype
         return ans
+
+    def _item_text(self, earlier: str, now: str, rules: RuleSet) -> str:
+        """Where a what-if's award items are named: the new message when it names some (they replace the
+        earlier ones, or join them with 另外/加上), else the earlier question."""
+        from bot.core.calculator import items_in
+        named = items_in(now, rules, fams=self.res.families)
+        if not named:
+            return earlier
+        return earlier + "；" + now if ADDITIVE.search(now) else now
+
+    def analyse(self, question: str) -> Frame:
+        return self.analyzer.analyse(question, self.today())
+
+    def _decide(self, frame: Frame, session: Session) -> str:
+        """The handler for this frame: its type, unless the conversation says otherwise."""
+        t = frame.type
+        has_last = bool(session.state.get("last")) or bool(session.pending)
+        if t == "facts_update" and not has_last:
+            # facts with nothing to apply them to: a question in them is answered as asked
+            second = next((x for x, _ in frame.ranked[1:] if x != "facts_update"), "reward")
+            return second if re.search(r"多少|吗|？|\?|能不能|怎么|哪", frame.text) else "facts_update"
+        if session.pending and t not in ("reset", "greeting", "thanks"):
+            # the answer to what was asked: facts, or the award item the clarify asked to name
+            from bot.core.calculator import items_in
+            names_item = "item" in session.pending.get("asked_for", []) and \
+                items_in(frame.text, self.rules, fams=self.res.families)
+            if names_item or (_states_facts(frame) and frame.score("facts_update") >= 0.15):
+                return "facts_update"
+        if t == "policy":
+            # support asked for an award item the rule tables name is a question about that award
+            from bot.core.calculator import items_in
+            if items_in(frame.text, self.rules, fams=self.res.families):
+                return "reward"
+        return t
 
     def _clean(self, question: str) -> str | Answer:
         if question is None or not str(question).strip():
@@ -169,337 +216,24 @@ class Assistant:
             if re.search(r"[A-Za-z]{3,}", q):
                 return Answer(NOT_FOUND, "目前只支持中文提问，请用中文描述您的问题。"
                                          "(Please ask in Chinese: the policy documents are in Chinese.)")
-            if not re.search(r"[A-Za-z0-9]", q):
-                return Answer(CLARIFY, "没看懂您的消息，请用文字描述您的问题，例如：“新入选中华老字号奖励多少？”",
-                              asked_for=["question"])
+            return Answer(CLARIFY, "没看懂您的消息，请用文字描述您的问题，例如：“新入选中华老字号奖励多少？”",
+                          asked_for=["question"])
         return q
 
-    def _is_follow_up(self, q: str, new: Facts) -> bool:
-        has_facts = bool(new.as_dict())
-        asks_new = bool(re.search(r"哪些|是谁|什么|怎么|如何|吗[？?]?$|[？?]$", q)) and not has_facts
-        return has_facts and not asks_new or (not asks_new and len(q) <= 12)
 
-    def rules_in_force(self) -> RuleSet:
-        """Rule rows whose source document answers today (not retired, not superseded)."""
-        live = self.kb.live_documents(self.today())
-        keep = lambda rows: [r for r in rows if r.source.doc in live]  # noqa: E731
-        rs = self.rules
-        return RuleSet(keep(rs.revenue_tiers), keep(rs.fixed_awards), keep(rs.recognition_thresholds),
-                       keep(rs.policy_terms), keep(rs.contacts), rs.versions)
+def _states_facts(frame: Frame) -> bool:
+    s = frame.slots
+    return bool(s.enterprise_facts()) or bool(s.not_regions)
 
-    # ---- routing ---------------------------------------------------------------------------------
-    def _route(self, q: str, facts: Facts, session: Session) -> Answer:
-        rules = self.rules_in_force()
-        items = calc.items_in(q, rules)
-        wants_reward = bool(REWARD.search(q)) or bool(items and re.search(r"多少|几|吗|怎么", q))
-        if facts.outside and not facts.region:
-            return self._not_found(q, f"现有知识库只收录了山西省晋城市、忻州市和临汾市乡宁县的专业镇政策，"
-                                      f"没有关于{facts.outside}的内容。")
-        if RECOGNITION.search(q) and not items and not (wants_reward and facts.revenue_yuan) and \
-                re.search(r"专业镇|区级|市级|县级|产值|龙头|配套", q):
-            rec = self._recognition(q, facts, rules)
-            if rec:
-                return rec
-        if OFFICE.search(q) and not re.search(r"多少|几", q):
-            return self._office(q, facts)
-        if wants_reward or items or (facts.revenue_yuan and re.search(r"首次|第一次|突破|达到|过了", q)):
-            return self._reward(q, facts, items, rules)
-        return self._facts_answer(q, facts)
 
-    # ---- rewards -----------------------------------------------------------------------------------
-    def _reward(self, q: str, facts: Facts, items, rules: RuleSet) -> Answer:
-        region = facts.region
-        if region and not self.retriever.allowed_docs(region, self.today()):
-            return self._no_docs_for(region)
-        regional_rules = calc.applicable(rules.revenue_tiers + rules.fixed_awards, region, self.gaz)
-        if region and not regional_rules:
-            return self._no_amounts_for(q, facts, items, rules)
-        if not items and facts.revenue_yuan is None:
-            missing = []
-            if not region:
-                missing.append("企业在哪个县（市、区）")
-            missing.append("年营收多少、是否首次达到（如“营收首次达到5亿元”）")
-            if facts.agricultural is None:
-                missing.append("是否涉农企业")
-            text = ("为了算出您能获得的奖励，请告诉我：" + "；".join(f"{i + 1}. {m}" for i, m in enumerate(missing)) +
-                    "。如果是获得了认证或品牌（如中华老字号、地理标志、质量管理体系认证），也请直接说明。")
-            return Answer(CLARIFY, text, asked_for=["region", "revenue", "agricultural"][: len(missing)])
-        result = calc.RewardResult()
-        if facts.revenue_yuan is not None and (REWARD.search(q) or re.search(r"营收|收入|销售|首次|突破|达到", q)):
-            calc.revenue_reward(facts, rules, self.gaz, result)
-        calc.fixed_rewards(items, facts, rules, self.gaz, result)
-        if not result.outcomes and not result.misses and not result.other_region_rules:
-            return self._facts_answer(q, facts)
-        return self._compose_reward(q, facts, result, rules)
-
-    def _compose_reward(self, q: str, facts: Facts, result: calc.RewardResult, rules: RuleSet) -> Answer:
-        today = self.today()
-        lines, warnings, cites, rule_ids = [], [], [], []
-        total = result.total_yuan
-        fixed = [o for o in result.outcomes if o.amount_yuan]
-        open_ = [o for o in result.outcomes if not o.amount_yuan]
-        if fixed:
-            if len(fixed) > 1:
-                parts = "＋".join(format_yuan(o.amount_yuan) for o in fixed)
-                lines.append(f"可获得奖励合计{format_yuan(total)}（{parts}）。")
-            else:
-                lines.append(f"可获得奖励{format_yuan(total)}。")
-            for o in fixed:
-                lines.append(f"· {o.item}：{o.wording}。")
-        for o in open_:
-            lines.append(f"· {o.item}：{o.wording}（文件未规定具体金额，以主管部门实际审核为准）。")
-        for m in result.misses:
-            lines.append(m)
-        if not result.outcomes and not result.misses and result.other_region_rules:
-            lines.append(f"{facts.region}现有文件中没有对此规定奖励。")
-        for n in result.other_region_rules:
-            lines.append(f"（供参考：{n}，不适用于{facts.region}的企业。）")
-        notes = list(result.notes) + [n for o in result.outcomes for n in o.notes]
-        for n in dict.fromkeys(notes):
-            lines.append(n)
-        if result.outcomes and not facts.region:
-            lines.append("以上依据为晋城市政策，适用于晋城市（含城区、泽州、高平、阳城、陵川、沁水）专业镇企业。")
-        if len(fixed) > 1 or any(o.amount_yuan for o in fixed):
-            nd = next((t for t in rules.policy_terms if t.kind == "no_double_reward"), None)
-            if nd and any(self.gaz.covers(nd.region, self.kb.documents[self.kb.clauses[o.clause_id].doc_id].region)
-                          for o in fixed):
-                lines.append(f"注意：{nd.text}。")
-        clause_ids = list(dict.fromkeys([o.clause_id for o in result.outcomes] + result.clause_ids))
-        for cid in clause_ids:
-            c = self.citation(cid)
-            if c:
-                cites.append(c)
-        rule_ids = [o.rule_id for o in result.outcomes]
-        src = self._sources_line(clause_ids)
-        if src:
-            lines.append(src)
-        offices = self._offices_line(clause_ids)
-        if offices:
-            lines.append(offices)
-        w = self._validity_warnings(clause_ids, today)
-        warnings.extend(w)
-        lines.extend(w)
-        rewards = [Reward(o.item, o.amount_yuan, self._basis(o.clause_id), o.rule_id) for o in result.outcomes]
-        status = ANSWERED
-        return Answer(status, "\n".join(lines), cites, rewards, total, warnings, rule_ids=rule_ids)
-
-    def _no_amounts_for(self, q: str, facts: Facts, items, rules: RuleSet) -> Answer:
-        region = facts.region
-        hits = self.retriever.search(q + " 奖励 支持 资金", 3, region, self.today())
-        lines = [f"{region}适用的现有政策文件中，没有规定具体的奖励金额，因此无法为您计算奖励。"]
-        cites = []
-        for h in hits[:2]:
-            c = self.citation(h.clause_id)
-            cites.append(c)
-            lines.append(f"{region}相关文件提到：{self._best_sentences(q, h.clause_id, 1)}（{c.number} {c.clause}）")
-        other = sorted({r.region for r in rules.revenue_tiers + rules.fixed_awards})
-        if other:
-            lines.append(f"说明：{'、'.join(other)}的《支持专业镇高质量发展若干政策》设有营收达标等奖励，"
-                         f"但只适用于{'、'.join(other)}的企业，不适用于{region}。具体支持请咨询当地工信部门。")
-        return Answer(ANSWERED, "\n".join(lines), cites, [], None, [])
-
-    def _no_docs_for(self, region: str) -> Answer:
-        return Answer(NOT_FOUND, f"知识库中还没有适用于{region}的专业镇政策文件，暂时无法回答。"
-                                 f"目前收录：晋城市（含各县市区）、晋城市城区、忻州市、乡宁县的文件。")
-
-    # ---- recognition thresholds ------------------------------------------------------------------
-    def _recognition(self, q: str, facts: Facts, rules: RuleSet) -> Answer | None:
-        rows = rules.recognition_thresholds
-        region = facts.region
-        if region:
-            rows = [r for r in rows if self.gaz.covers(r.region, region) or r.region == region]
-        elif facts.level:
-            rows = [r for r in rows if r.level == facts.level]
-        if facts.level:
-            rows = [r for r in rows if r.level == facts.level] or rows
-        if not rows:
-            return None
-        regions = sorted({r.region for r in rows})
-        if len(regions) > 1:
-            return Answer(CLARIFY, "认定条件各地不同：请问是哪个地方的专业镇？（例如晋城市城区的区级专业镇，"
-                                   "或忻州市的市级专业镇）", asked_for=["region"])
-        cat = facts.category
-        chosen = [r for r in rows if r.category == cat] if cat else rows
-        chosen = chosen or rows
-        first = chosen[0]
-        today = self.today()
-        lines = []
-        lvl = f"{self.gaz.short(first.region) if first.region != '忻州市' else '忻州'}{first.level}专业镇"
-        lines.append(f"{lvl}的量化认定条件：")
-        for r in chosen:
-            relaxed = (f"；主导产品具有历史发源地、地理标志等传统特色的可适当放宽，但年产值不少于"
-                       f"{format_yuan(r.relaxed_min_output_yuan)}") if r.relaxed_min_output_yuan else ""
-            lines.append(f"· {r.category}类：年产值{format_yuan(r.min_output_yuan)}以上"
-                         f"（{r.min_output_yuan / 10**8:g}亿元）{relaxed}。")
-        lines.append(f"· 龙头企业：至少{first.min_leading_firms}家实力较强、行业知名的龙头企业，带动上下游配套企业"
-                     f"（含家庭农场、专业合作社）{first.min_partner_firms}户以上。")
-        if facts.output_yuan is not None or facts.leading_firms is not None or facts.partner_firms is not None:
-            row = next((r for r in chosen if r.category == cat), None)
-            if row is None:
-                lines.append("请说明专业镇属于哪一类（制造业、特优农业、轻工），我再逐项对照。")
-            else:
-                checks = calc.recognition(facts, row)
-                mark = {calc.MET: "✅ 满足", calc.UNMET: "❌ 不满足", calc.UNKNOWN: "❓ 待确认"}
-                lines.append(f"对照{row.category}类：")
-                for c in checks:
-                    lines.append(f"· {c.name}：{mark[c.status]}（{c.detail}）")
-                if all(c.status == calc.MET for c in checks):
-                    lines.append("量化条件均已满足；另需符合历史传承、就业带动、公共服务等定性条件，以主管部门评定为准。")
-                elif any(c.status == calc.UNMET for c in checks):
-                    lines.append("目前有量化条件未达到，暂不符合申报要求。")
-        clause_ids = list(dict.fromkeys([r.source.clause for r in chosen] + [first.firms_source.clause]))
-        cites = [c for c in map(self.citation, clause_ids) if c]
-        lines.append(self._sources_line(clause_ids))
-        w = self._validity_warnings(clause_ids, today)
-        lines.extend(w)
-        return Answer(ANSWERED, "\n".join(lines), cites, [], None, w,
-                      rule_ids=[r.id for r in chosen])
-
-    # ---- offices -----------------------------------------------------------------------------------
-    def _office(self, q: str, facts: Facts) -> Answer:
-        hits = self._relevant(q, facts)
-        if not hits:
-            return self._not_found(q)
-        top = [h for h in hits[:3] if self.kb.clauses[h.clause_id].offices] or hits[:1]
-        c = self.kb.clauses[top[0].clause_id]
-        cite = self.citation(c.id)
-        lines = []
-        if c.offices:
-            lines.append(f"这项工作的责任单位是：{c.offices}。")
-        else:
-            lines.append(self._best_sentences(q, c.id, 2))
-        contact = self._contact_for([c.id])
-        if contact:
-            lines.append(contact)
-        lines.append(f"依据：{cite.number}《{cite.doc}》{cite.clause}。")
-        w = self._validity_warnings([c.id], self.today())
-        lines.extend(w)
-        return Answer(ANSWERED, "\n".join(lines), [cite], [], None, w)
-
-    # ---- facts, lists, targets ---------------------------------------------------------------------
-    def _relevant(self, q: str, facts: Facts) -> list[Hit]:
-        hits = self.retriever.search(q, self.config.top_k, facts.region, self.today())
-        if not hits:
-            return []
-        best = hits[0]
-        q_tokens = _tokens(q)
-        on_topic = bool(DOMAIN.search(q)) or best.sparse >= 6.0
-        if not on_topic and best.dense < self.config.min_dense_score + 0.04:
-            return []
-        if best.dense < self.config.min_dense_score and best.sparse < 3.0:
-            return []
-        if not q_tokens:
-            return []
-        return hits
-
-    def _facts_answer(self, q: str, facts: Facts) -> Answer:
-        hits = self._relevant(q, facts)
-        if not hits:
-            return self._not_found(q)
-        # the sentence that answers: best word overlap among the top clauses, earlier ranks preferred
-        cands = []
-        wants_number = bool(re.search(r"多少|目标|几|规模|比重|金额", q))
-        wants_person = "谁" in q
-        for rank, h in enumerate(hits[:3]):
-            c = self.kb.clauses[h.clause_id]
-            head = 0.5 * self._overlap(q, c.heading)
-            topic = _tokens(c.heading)
-            for s in self._sentences(h.clause_id):
-                score = self._overlap(q, s, topic) + head
-                if wants_number and re.search(r"\d", s):
-                    score *= 1.3
-                if wants_person and c.kind == "name_list" and "：" in s:
-                    score *= 1.5
-                cands.append((score * (1.0 - 0.1 * rank), rank, h.clause_id, s))
-        cands.sort(key=lambda x: (-x[0], x[1]))
-        best_score, _, cid, _ = cands[0]
-        cids = [cid]
-        quote = self._best_sentences(q, cid, 2)
-        lines = [quote]
-        # a second clause when it scores close and adds something
-        other = next((x for x in cands[1:] if x[2] != cid), None)
-        if other and other[0] >= 0.8 * best_score and other[3] not in quote:
-            lines.append(other[3])
-            cids.append(other[2])
-        cites = [self.citation(c) for c in cids]
-        lines.append(self._sources_line(cids))
-        w = self._validity_warnings(cids, self.today())
-        lines.extend(w)
-        return Answer(ANSWERED, "\n".join(lines), cites, [], None, w)
-
-    def _overlap(self, q: str, sentence: str, exclude: frozenset = frozenset()) -> float:
-        qt = _tokens(q) - exclude
-        st = _tokens(sentence)
-        top = max(self._idf.values(), default=1.0)
-        return sum(self._idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) for t in qt & st)
-
-    def _sentences(self, clause_id: str) -> list[str]:
-        c = self.kb.clauses[clause_id]
-        sents = [s.strip() for s in re.split(r"(?<=[。！？])|\n", c.text) if s.strip()]
-        # the heading sentence alone (“（二）实施达标奖励措施。”) answers nothing
-        return [s for s in sents if len(s) > 12 or re.search(r"\d", s)] or sents
-
-    def _best_sentences(self, q: str, clause_id: str, n: int) -> str:
-        sents = self._sentences(clause_id)
-        wants_number = bool(re.search(r"多少|目标|几|规模|比重|金额", q))
-        topic = _tokens(self.kb.clauses[clause_id].heading)
-
-        def score(i: int) -> float:
-            v = self._overlap(q, sents[i], topic)
-            return v * 1.3 if wants_number and re.search(r"\d", sents[i]) else v
-        ranked = sorted(range(len(sents)), key=lambda i: (-score(i), i))
-        top = score(ranked[0])
-        keep = [ranked[0]]
-        for i in ranked[1:n]:
-            if score(i) >= 0.5 * top and sum(len(sents[j]) for j in keep) + len(sents[i]) <= 400:
-                keep.append(i)
-        text = "".join(sents[i] for i in sorted(keep))
-        return text if len(text) <= 400 else text[:400] + "…"
-
-    def _not_found(self, q: str, reason: str = "") -> Answer:
-        text = (reason or "抱歉，现有政策文件中没有找到能回答这个问题的内容。") + \
-               "我可以解答：专业镇企业能获得的奖励金额、专业镇认定条件、各地专业镇名单和目标、责任部门等。"
-        return Answer(NOT_FOUND, text)
-
-    # ---- shared pieces -----------------------------------------------------------------------------
-    def _basis(self, clause_id: str) -> str:
-        c = self.kb.clauses[clause_id]
-        d = self.kb.documents[c.doc_id]
-        return f"{d.number} {c.heading}"
-
-    def _sources_line(self, clause_ids: list[str]) -> str:
-        by_doc: dict[str, list[str]] = {}
-        for cid in clause_ids:
-            c = self.kb.clauses.get(cid)
-            if c:
-                by_doc.setdefault(c.doc_id, []).append(c.heading)
-        parts = [f"{self.kb.documents[d].number}《{self.kb.documents[d].title}》" + "、".join(dict.fromkeys(h))
-                 for d, h in by_doc.items()]
-        return "依据：" + "；".join(parts) + "。" if parts else ""
-
-    def _offices_line(self, clause_ids: list[str]) -> str:
-        offices = [self.kb.clauses[c].offices for c in clause_ids if c in self.kb.clauses and self.kb.clauses[c].offices]
-        if not offices:
-            return ""
-        line = f"责任单位：{offices[0]}。"
-        contact = self._contact_for(clause_ids)
-        return line + (contact if contact else "")
-
-    def _contact_for(self, clause_ids: list[str]) -> str:
-        offices = " ".join(self.kb.clauses[c].offices for c in clause_ids if c in self.kb.clauses)
-        regions = {self.kb.documents[self.kb.clauses[c].doc_id].region for c in clause_ids if c in self.kb.clauses}
-        for ct in self.rules.contacts:
-            if ct.office in offices and ct.region in regions:
-                src = self.citation(ct.source.clause)
-                return f"咨询电话：{ct.office} {ct.phone}（见{src.doc if src else ''}）。"
-        return ""
-
-    def _validity_warnings(self, clause_ids: list[str], today: date) -> list[str]:
-        out = []
-        for doc_id in dict.fromkeys(self.kb.clauses[c].doc_id for c in clause_ids if c in self.kb.clauses):
-            d = self.kb.documents[doc_id]
-            until = d.valid_until_date()
-            if until and today > until:
-                out.append(f"⚠️ 提示：{d.number}《{d.title}》的有效期至{_cn_date(until)}（{until.isoformat()}），"
-                           f"今天（{_cn_date(today)}）已过期。以上按原文说明，现行是否延续或有新政策，请向责任单位核实。")
-        return out
+def _apply_facts(frame: Frame, facts: dict) -> None:
+    """A question asked again with the facts known now (a correction or a what-if)."""
+    from bot.nlu.slots import Revenue
+    s = frame.slots
+    s.region = facts.get("region")
+    s.not_regions = []
+    s.agricultural = facts.get("agricultural")
+    s.agricultural_inferred = bool(facts.get("agricultural_inferred"))
+    s.revenue = Revenue.from_dict(facts.get("revenue"))
+    for k in ("category", "output_yuan", "leading_firms", "partner_firms", "investment_yuan", "people", "area_mu"):
+        setattr(s, k, facts.get(k))

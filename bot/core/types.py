@@ -26,6 +26,21 @@ class Reward:
 
 
 @dataclass
+class Parts:
+    """The reply in pieces, for front ends that lay it out (the `answer` text is composed from them)."""
+    headline: str = ""                  # the amount or the direct answer
+    status: str = ""                    # one status line (an expired policy): it leads the reply
+    body: list[str] = field(default_factory=list)         # details: items, quoted sentences, checks
+    notes: list[str] = field(default_factory=list)        # caveats (first time only, two tiers in a year…)
+    conditions: list[str] = field(default_factory=list)   # the rule as the document states it
+    assumptions: list[str] = field(default_factory=list)  # facts used that the owner said earlier or we assumed
+    source: str = ""                    # 依据：文号《标题》clause
+    offices: str = ""                   # 责任单位 and phone
+    suggestions: list[str] = field(default_factory=list)  # next questions worth asking
+    choices: list[str] = field(default_factory=list)      # answers to a clarify question, for buttons
+
+
+@dataclass
 class Answer:
     status: str
     answer: str
@@ -36,6 +51,8 @@ class Answer:
     # not part of the JSON contract: for logs and adapters
     asked_for: list[str] = field(default_factory=list)   # facts a clarify asks for
     rule_ids: list[str] = field(default_factory=list)
+    parts: Parts | None = None
+    qtype: str = ""                                      # the question type it was answered as
 
     def to_dict(self) -> dict[str, Any]:
         """The contract of ../shared/eval/README.md."""
