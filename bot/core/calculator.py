@@ -12,7 +12,7 @@ from datetime import date
 from bot.nlu.amounts import format_yuan
 from bot.nlu.slots import Revenue
 from kb.regions import Gazetteer
-from kb.rules import FixedAward, RecognitionThreshold, RevenueTier, RuleSet
+from kb.rules import Award, FixedAward, RecognitionThreshold, RevenueTier, RuleSet
 
 MET, UNMET, UNKNOWN = "met", "unmet", "unknown"
 
@@ -36,6 +36,7 @@ class RewardResult:
     other_region_rules: list[str] = field(default_factory=list)
     clause_ids: list[str] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
+    needs: list[tuple[str, str]] = field(default_factory=list)   # (fact, question) a row needs to be computed
 
     @property
     def total_yuan(self) -> int | None:
@@ -61,7 +62,8 @@ def items_in(text: str, rules: RuleSet, overlap=None, fams: dict | None = None) 
         mine = spans.get(r.id)
         if not mine:
             continue
-        others = [s for rid, ss in spans.items() if rid != r.id for s in ss]
+        same_doc = {o.id for o in rules.fixed_awards if o.source.doc == r.source.doc}
+        others = [s for rid, ss in spans.items() if rid != r.id and rid in same_doc for s in ss]
         if all(any(o[0] <= a and b <= o[1] and (o[1] - o[0]) > (b - a) for o in others) for a, b in mine):
             continue
         found.append(r)
@@ -247,3 +249,95 @@ def recognition(output_yuan: int | None, leading: int | None, partners: int | No
         else:
             checks.append(Check(name, UNMET, f"{have}{unit} < {need}{unit}"))
     return checks
+
+
+# ---- awards accepted from documents (kb/rules/awards-*.yaml): every kind of amount ----------------------
+def awards_named(text: str, rows: list[Award], coverage) -> list[Award]:
+    """Award rows the question names: by a trigger word, or by most of the item's wording."""
+    low = text.lower()
+    out = []
+    for r in rows:
+        if any(x in text for x in r.excludes):
+            continue
+        if any(t.lower() in low for t in r.triggers) or coverage(text, r.item) >= 0.5:
+            out.append(r)
+    return out
+
+
+def _unit_count(unit: str, facts: dict) -> tuple[float | None, str]:
+    """How many units the enterprise has, for a per-unit amount: people for 人, 亩 for 亩."""
+    if "人" in unit:
+        return facts.get("people"), "人数"
+    if "亩" in unit:
+        return facts.get("area_mu"), "亩数"
+    return None, f"数量（{unit}）"
+
+
+def award_rewards(rows: list[Award], facts: dict, revenue: Revenue, region: str | None, gaz: Gazetteer,
+                  result: RewardResult) -> None:
+    """Each named row computed from the enterprise's facts; a row that needs a fact not yet told adds it to
+    `result.needs` (the reply asks for it) instead of guessing."""
+    for r in rows:
+        if region and not gaz.covers(r.region, region):
+            result.other_region_rules.append(f"{r.region}的政策对“{r.item}”{r.wording or '有规定'}，但只适用于{r.region}的企业")
+            continue
+        o = Outcome(r.id, r.item, None, r.source.clause, r.wording or r.sentence, r.valid_until)
+        if r.kind == "fixed":
+            o.amount_yuan = r.amount_yuan
+        elif r.kind == "ratio":
+            base = facts.get("investment_yuan")
+            if base is None:
+                result.needs.append(("investment", f"{r.base or '投资额'}是多少（按其{r.rate:.0%}计算）"))
+                continue
+            amount = int(round(base * r.rate))
+            capped = r.cap_yuan is not None and amount > r.cap_yuan
+            o.amount_yuan = min(amount, r.cap_yuan) if r.cap_yuan is not None else amount
+            o.wording = (f"按{r.base or '投资额'}的{r.rate:.0%}给予奖补：{format_yuan(base)}×{r.rate:.0%}="
+                         f"{format_yuan(amount)}" + (f"，超过上限，按最高{format_yuan(r.cap_yuan)}" if capped else
+                                                     (f"（最高{format_yuan(r.cap_yuan)}）" if r.cap_yuan else "")))
+        elif r.kind == "per_unit":
+            count, what = _unit_count(r.unit or "", facts)
+            if count is None:
+                result.needs.append(({"人数": "people", "亩数": "area_mu"}.get(what, "count"), f"{what}是多少"))
+                continue
+            amount = int(round(r.amount_yuan * count))
+            per = "每月" if "月" in (r.unit or "") else ""
+            if per:
+                o.wording = f"每{r.unit}{format_yuan(r.amount_yuan)}：{count:g}×{format_yuan(r.amount_yuan)}，即{per}" \
+                            f"{format_yuan(amount)}（期限以文件为准，不计入合计）"
+            else:
+                o.amount_yuan = amount
+                o.wording = f"每{r.unit}{format_yuan(r.amount_yuan)}：{count:g}×{format_yuan(r.amount_yuan)}={format_yuan(amount)}"
+                if r.cap_yuan is not None and amount > r.cap_yuan:
+                    o.amount_yuan = r.cap_yuan
+                    o.wording += f"，超过上限，按最高{format_yuan(r.cap_yuan)}"
+        elif r.kind == "range":
+            if r.min_yuan is not None or r.max_yuan is not None:
+                span = (f"{format_yuan(r.min_yuan)}至{format_yuan(r.max_yuan)}" if r.min_yuan is not None and
+                        r.max_yuan is not None else f"最高{format_yuan(r.max_yuan)}" if r.max_yuan is not None
+                        else f"不低于{format_yuan(r.min_yuan)}")
+            else:
+                span = f"{r.base or '基数'}的{r.rate_min:.0%}至{r.rate_max:.0%}"
+            o.wording = f"{span}（文件给出的是范围，具体金额由主管部门核定）"
+        elif r.kind == "multi_year" and r.schedule and all(y.amount_yuan is not None for y in r.schedule):
+            o.amount_yuan = sum(y.amount_yuan for y in r.schedule)
+            o.wording = "、".join(f"第{y.year}年{format_yuan(y.amount_yuan)}" for y in r.schedule) + \
+                f"，共{format_yuan(o.amount_yuan)}"
+        elif r.kind == "tiered" and r.tiers:
+            value = revenue.current_yuan if revenue.current_yuan is not None else facts.get("output_yuan")
+            if value is None:
+                result.needs.append(("revenue", f"{r.base or '营收'}是多少"))
+                continue
+            reached = [t for t in r.tiers if t.threshold_yuan <= value]
+            if not reached:
+                result.misses.append(f"“{r.item}”的最低一档是{format_yuan(r.tiers[0].threshold_yuan)}，"
+                                     f"您的{format_yuan(value)}还没有达到。")
+                continue
+            t = reached[-1]
+            if t.amount_yuan is not None:
+                o.amount_yuan = t.amount_yuan
+                o.wording = f"达到{format_yuan(t.threshold_yuan)}档，奖励{format_yuan(t.amount_yuan)}"
+            else:
+                o.wording = f"达到{format_yuan(t.threshold_yuan)}档，按{t.rate:.0%}计算"
+        result.outcomes.append(o)
+        result.clause_ids.append(r.source.clause)

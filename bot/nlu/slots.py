@@ -35,7 +35,7 @@ def lexicon() -> dict:
     return raw
 
 
-def _has(text: str, key: str) -> bool:
+def has_cue(text: str, key: str) -> bool:
     return any(w in text for w in lexicon()[key])
 
 
@@ -157,9 +157,9 @@ def _agricultural(text: str, s: Slots) -> None:
             s.agricultural = True
     if s.agricultural is not None:
         return
-    if _has(text, "agricultural_products"):
+    if has_cue(text, "agricultural_products"):
         s.agricultural, s.agricultural_inferred = True, True
-    elif _has(text, "non_agricultural_products"):
+    elif has_cue(text, "non_agricultural_products"):
         s.agricultural, s.agricultural_inferred = False, True
 
 
@@ -259,7 +259,8 @@ def _counts(text: str, s: Slots) -> None:
         partners = [_count(m.group(1))] if m else []
     if partners:
         s.partner_firms = sum(partners)
-    m = re.search(rf"{_COUNT}\s*(?:个人|人|名)(?:员工|职工|工人)?", text)
+    m = re.search(rf"{_COUNT}\s*(?:个|名|位)?\s*(?:人|员工|职工|工人|(?:高校)?毕业生|大学生|博士|硕士|人才|技工|学徒)",
+                  text)
     if m and not re.search(r"龙头|配套", text[m.end():m.end() + 3]):
         s.people = _count(m.group(1))
     m = re.search(r"(\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)\s*亩", text)
@@ -287,10 +288,10 @@ def _asks(text: str, s: Slots) -> None:
     s.meta_fields = [f for f, words in lex["meta_fields"].items() if any(w in text for w in words)]
     s.doc_numbers = [m.group() for m in re.finditer(
         r"[\u4e00-\u9fff]{1,8}\s*[〔\[［【（(]\s*(?:19|20)\d\d\s*[〕\]］】）)]\s*\d{1,4}\s*号|(?:TA|ta)\d{3,5}|\d{1,4}号文", text)]
-    s.hypothetical = _has(text, "hypothetical")
-    s.correction = _has(text, "correction")
-    s.anaphora = _has(text, "anaphora")
-    s.own_area = _has(text, "own_area")
+    s.hypothetical = has_cue(text, "hypothetical")
+    s.correction = has_cue(text, "correction")
+    s.anaphora = has_cue(text, "anaphora")
+    s.own_area = has_cue(text, "own_area")
 
 
 def read_slots(text: str, gaz: Gazetteer, today: date) -> Slots:

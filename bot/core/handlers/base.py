@@ -29,6 +29,7 @@ class Resources:
     docs: Documents
     evidence: EvidenceFinder
     families: dict
+    pending: dict = field(default_factory=dict)   # clause id -> proposals staff have not reviewed yet
 
 
 @dataclass

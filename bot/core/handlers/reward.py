@@ -21,13 +21,14 @@ def handle(ctx: Ctx) -> Answer:
     item_text = ctx.item_text or ctx.q
     items = calc.items_in(item_text, ctx.rules, ctx.res.evidence.coverage, ctx.res.families)
     vague = calc.ambiguous_families(item_text, items, ctx.res.families)
+    awards = calc.awards_named(item_text, ctx.rules.awards, ctx.res.evidence.coverage)
     revenue = Revenue.from_dict(ctx.facts.get("revenue")) if "revenue" in ctx.facts else Revenue()
     said_revenue = not Revenue.from_dict(ctx.said.get("revenue")).is_empty()
     wants_revenue = bool(REVENUE_ASKED.search(ctx.q) or REVENUE_ASKED.search(item_text)) or said_revenue or \
-        bool(not items and revenue.current_yuan)
+        bool(not items and not awards and revenue.current_yuan)
     if revenue.current_yuan is not None and not said_revenue and wants_revenue:
         ctx.used_memory.append("revenue")
-    regional = calc.applicable(ctx.rules.revenue_tiers + ctx.rules.fixed_awards, region, ctx.gaz)
+    regional = calc.applicable(ctx.rules.revenue_tiers + ctx.rules.fixed_awards + ctx.rules.awards, region, ctx.gaz)
     if region and not ctx.res.retriever.allowed_docs(region, ctx.today):
         return Answer(NOT_FOUND, f"知识库中还没有适用于{region}的专业镇政策文件，暂时无法回答。"
                                  f"目前收录：晋城市（含各县市区）、晋城市城区、忻州市、乡宁县的文件。")
@@ -46,7 +47,7 @@ def handle(ctx: Ctx) -> Answer:
     for word, rows in vague:
         choices = "、".join(f"{r.item}（{format_yuan(r.amount_yuan) if r.amount_yuan else '未定金额'}）" for r in rows)
         missing.append(("item", f"“{word}”具体是哪一种：{choices}"))
-    if not items and not wants_revenue and not vague:
+    if not items and not awards and not wants_revenue and not vague:
         if _topic(ctx):
             return about_topic(ctx, region)
         missing = [("region", "企业在哪个县（市、区）")] if not region else []
@@ -66,6 +67,12 @@ def handle(ctx: Ctx) -> Answer:
         calc.revenue_reward(revenue, ctx.fact("agricultural"), region, ctx.rules, ctx.gaz, result,
                             bool(ctx.facts.get("agricultural_inferred")))
     calc.fixed_rewards(items, region, ctx.gaz, result)
+    known = {k: ctx.fact(k) for k in ("investment_yuan", "people", "area_mu", "output_yuan")}
+    calc.award_rewards(awards, {k: v for k, v in known.items() if v is not None}, revenue, region, ctx.gaz, result)
+    if result.needs:
+        needs = list(dict.fromkeys(result.needs))
+        text = "为了算出金额，请告诉我：" + "；".join(f"{i + 1}. {q}" for i, (_, q) in enumerate(needs)) + "。"
+        return answer(Parts(headline=text), CLARIFY, asked_for=[k for k, _ in needs])
     if not result.outcomes and not result.misses and not result.other_region_rules:
         return no_amounts_for(ctx, region) if region else answer(Parts(headline="文件中没有找到与您所说情况对应的奖励条款。"),
                                                                    NOT_FOUND)
@@ -90,7 +97,8 @@ def about_topic(ctx: Ctx, region: str | None) -> Answer:
     from bot.core.handlers.base import strip_heading
     from bot.core.handlers.facts import lookup, not_found
     clause_ids, _ = lookup(ctx)
-    ruled = {r.source.clause for r in ctx.rules.fixed_awards if not region or ctx.gaz.covers(r.region, region)}
+    ruled = {r.source.clause for r in ctx.rules.fixed_awards if not region or ctx.gaz.covers(r.region, region)} | \
+        set(ctx.res.pending)
     ev = ctx.evidence([c for c in clause_ids if c in ruled] or clause_ids, n=3)
     if not ev or ev[0].score < 4.0:
         return not_found(ctx, "现有政策文件中没有关于这项的奖励或补贴规定。")
@@ -106,6 +114,13 @@ def about_topic(ctx: Ctx, region: str | None) -> Answer:
         listing = "；".join(f"{r.item}（{format_yuan(r.amount_yuan) if r.amount_yuan else '未定金额'}）" for r in rows)
         return answer(Parts(headline=f"请问具体是哪一项？这一条里有：{listing}。", choices=[r.item for r in rows]),
                       CLARIFY, asked_for=["item"])
+    waiting = ctx.res.pending.get(best.clause_id, [])
+    if waiting:
+        parts = Parts(headline="文件原文是这样写的（摘自文件，这一条的奖励规则尚待工作人员审核录入，以下金额未经计算，"
+                               "仅供参考）：", body=[f"“{p.sentence}”" for p in waiting])
+        parts, cites, warnings = ctx.finish(parts, [best.clause_id])
+        ctx.about = ctx.subject([best.clause_id], quotes=[p.sentence for p in waiting], region=region)
+        return answer(parts, ANSWERED, cites, [], None, warnings)
     parts = Parts(headline="文件没有为这一项规定奖励或补贴的具体金额（未规定具体金额）。相关的原文是：",
                   body=[strip_heading(best.sentence)])
     parts, cites, warnings = ctx.finish(parts, [best.clause_id])
@@ -137,10 +152,13 @@ def compose(ctx: Ctx, result: calc.RewardResult, region: str | None, revenue: Re
             parts.headline = f"可获得奖励{format_yuan(total)}。"
         parts.body += [f"· {o.item}：{o.wording}。" for o in fixed]
     elif open_ and not result.misses:
-        parts.headline = "文件对此规定了支持，但没有规定具体金额。"
+        parts.headline = ("文件规定的是一个金额范围，具体金额由主管部门核定。" if all("范围" in o.wording for o in open_)
+                          else "按文件的标准计算如下：" if any("即每月" in o.wording for o in open_)
+                          else "文件对此规定了支持，但没有规定具体金额。")
     elif result.misses:
         parts.headline = "按您说的情况，暂时拿不到营收达标奖励。" if not open_ else ""
-    parts.body += [f"· {o.item}：{o.wording}（文件未规定具体金额，以主管部门实际审核为准）。" for o in open_]
+    parts.body += [f"· {o.item}：{o.wording}" + ("。" if re.search(r"核定|不计入|未规定", o.wording) else
+                                                  "（文件未规定具体金额，以主管部门实际审核为准）。") for o in open_]
     parts.body += result.misses
     if not result.outcomes and not result.misses and result.other_region_rules:
         parts.headline = f"{region}现有文件中没有对此规定奖励。"
@@ -151,7 +169,7 @@ def compose(ctx: Ctx, result: calc.RewardResult, region: str | None, revenue: Re
         parts.notes.append("以上依据为晋城市政策，适用于晋城市（含城区、泽州、高平、阳城、陵川、沁水）专业镇企业。")
     if fixed:
         nd = next((t for t in ctx.rules.policy_terms if t.kind == "no_double_reward"), None)
-        if nd and any(ctx.gaz.covers(nd.region, ctx.kb.doc_of(o.clause_id).region) for o in fixed):
+        if nd and any(ctx.kb.clauses[o.clause_id].doc_id == nd.source.doc for o in fixed):
             parts.notes.append(f"注意：{nd.text}。")
     clause_ids = list(dict.fromkeys([o.clause_id for o in result.outcomes] + result.clause_ids))
     parts, cites, warnings = ctx.finish(parts, clause_ids)
