@@ -75,6 +75,7 @@ async def test_healthz_and_page(web_app):
     for name in ("chat.js", "chat.css"):
         resp = await client.get(f"/static/{name}")
         assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "no-cache"     # an updated page script is picked up at once
         assert "http://" not in await resp.text() and "https://" not in await resp.text()
 
 

@@ -117,6 +117,9 @@ async def _errors_and_headers(request: web.Request, handler):
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     if request.path == "/" or request.path.startswith("/static/"):
         response.headers.setdefault("Content-Security-Policy", CSP)
+        # revalidate (Last-Modified): an updated chat.js — e.g. one that keeps the server's session id —
+        # reaches browsers at once instead of after a heuristic cache lifetime
+        response.headers.setdefault("Cache-Control", "no-cache")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
