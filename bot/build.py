@@ -13,5 +13,5 @@ def build_all(config: Config, progress: bool = True, force: bool = False, embedd
         from index.embedder import make_embedder
         embedder = make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size)
     report = build(config, progress=progress, force=force, embedder=embedder)
-    ensure_model(config.data_dir, embedder, progress=progress)
+    ensure_model(config.cache_dir or config.data_dir / "cache", embedder, progress=progress)
     return report

@@ -48,7 +48,7 @@ def eval_intents(ctx, holdout, show_errors):
     from bot.nlu.model import evaluate
     cfg = load(ctx)
     emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size)
-    r = evaluate(cfg.data_dir, emb, holdout=holdout)
+    r = evaluate(cfg.cache_dir or cfg.data_dir / "cache", emb, holdout=holdout)
     click.echo(f"trained on {r['train']}, held out {r['test']}: accuracy {r['accuracy']:.3f}")
     for t, (ok, n) in sorted(r["per_type"].items()):
         click.echo(f"  {t:14s} {ok}/{n}")

@@ -195,6 +195,18 @@ def revenue_reward(revenue: Revenue, agricultural: bool | None, region: str | No
         result.notes.append(f"根据您描述的行业，按{kind}计算；如不是，请告诉我，我重新计算。")
 
 
+def pays_only_if_agricultural(revenue: Revenue, region: str | None, rules: RuleSet, gaz: Gazetteer) -> bool:
+    """With 涉农 unknown: would the revenue earn a tier only as an agricultural firm? (Then ask, not assume.)"""
+    if revenue.current_yuan is None:
+        return False
+    tiers = applicable(rules.revenue_tiers, region, gaz)
+    by = {sec: sorted((t for t in tiers if t.sector == sec), key=lambda t: t.threshold_yuan)
+          for sec in ("general", "agricultural")}
+    if not by["general"] or not by["agricultural"]:
+        return False
+    return not _tiers_crossed(revenue, by["general"])[0] and bool(_tiers_crossed(revenue, by["agricultural"])[0])
+
+
 def _tiers_crossed(revenue: Revenue, tiers: list[RevenueTier]):
     cur = revenue.current_yuan - (1 if revenue.current_bound == "below" else 0)
     reached = [t for t in tiers if t.threshold_yuan <= cur]

@@ -36,7 +36,7 @@ MAX_CHARS = 500
 # types whose answer depends on the enterprise: their messages update what we know about it
 ENTERPRISE_TYPES = {"reward", "eligibility", "facts_update", "checkup"}
 FIRST_PERSON = re.compile(r"我们|我司|我厂|咱们|俺们|咱|本企业|本公司|我家|我是|我在")
-ADDITIVE = re.compile(r"另外|加上|再加|加起来|连同|一起算|合起来|还有一个|还有一项")
+ADDITIVE = re.compile(r"另外|加上|再加|加起来|连同|一起算|合起来|还有一个|还有一项|同时|也通过|也入选|也评上|还通过|还入选")
 # below this the type alone is not trusted: the reply says how it understood the question
 UNSURE = 0.35
 
@@ -85,7 +85,8 @@ class Assistant:
         gaz = Gazetteer.load()
         rules = load_rules(config.rules_dir, set(kb.clauses), gaz)
         retriever = Retriever(kb, index, embedder, gaz, config.rrf_k, config.candidates, config.sparse_weight)
-        analyzer = Analyzer(load_model(config.data_dir, embedder), gaz, lambda t: embedder.query(query_text(t)))
+        analyzer = Analyzer(load_model(config.cache_dir or config.data_dir / "cache", embedder), gaz,
+                            lambda t: embedder.query(query_text(t)))
         return cls(config, kb, retriever, rules, gaz, today, index.manifest.build_id, analyzer)
 
     def reloaded(self) -> tuple["Assistant", dict]:
@@ -152,6 +153,11 @@ class Assistant:
                 item_text = self._item_text(again["question"], q, rules)
         elif qtype == "reward" and last.get("type") == "reward" and ADDITIVE.search(q):
             item_text = last["question"] + "；" + q
+        elif qtype == "reward" and last.get("type") == "reward" and len(q) <= 14 and not _states_facts(frame) \
+                and not self._names_award(q, rules):
+            # "具体多少钱啊": the same award again
+            target = self.analyzer.analyse(last["question"], today)
+            _apply_facts(target, facts)
         ctx = Ctx(self.res, target, session, facts, said, last_subject(session), today, rules, live,
                   item_text=item_text)
         ans = HANDLERS[qtype](ctx) if qtype != "facts_update" else HANDLERS["facts_noted"](ctx)
@@ -168,6 +174,11 @@ class Assistant:
             ans.answer += "\n（如果没有回答到您想问的，请换个说法再问一次。）"
         ans.qtype = qtype
         return ans
+
+    def _names_award(self, text: str, rules: RuleSet) -> bool:
+        from bot.core.calculator import awards_named, items_in
+        return bool(items_in(text, rules, fams=self.res.families) or
+                    awards_named(text, rules.awards, self.res.evidence.coverage))
 
     def _item_text(self, earlier: str, now: str, rules: RuleSet) -> str:
         """Where a what-if's award items are named: the new message when it names some (they replace the
@@ -196,11 +207,13 @@ class Assistant:
                 items_in(frame.text, self.rules, fams=self.res.families)
             if names_item or (_states_facts(frame) and frame.score("facts_update") >= 0.15):
                 return "facts_update"
-        if t == "policy":
+        if t in ("policy", "out_of_scope"):
             # support asked for an award item the rule tables name is a question about that award
-            from bot.core.calculator import items_in
-            if items_in(frame.text, self.rules, fams=self.res.families):
-                return "reward"
+            from bot.core.calculator import awards_named, items_in
+            if items_in(frame.text, self.rules, fams=self.res.families) or \
+                    awards_named(frame.text, self.rules.awards, self.res.evidence.coverage):
+                if re.search(r"奖|补|多少钱|怎么算|给多少|拿多少", frame.text):
+                    return "reward"
         return t
 
     def _clean(self, question: str) -> str | Answer:

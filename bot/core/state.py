@@ -43,6 +43,17 @@ def merge_revenue(old: dict | None, new: Revenue, replace: bool) -> dict:
     if replace or not old:
         return new.as_dict()
     base = Revenue.from_dict(old)
+    earlier = new.year is not None and new.current_yuan is not None and (
+        (base.year is not None and new.year < base.year) or
+        # "前年4.3亿" after "营收首次过了5亿" (no year said): a smaller figure of a named year is the past
+        (base.year is None and base.current_yuan is not None and new.current_yuan < base.current_yuan
+         and not new.first_time))
+    if earlier:
+        # "前年4.3亿" after "去年首次过了5亿": an earlier year's figure, not a new current one
+        base.history[new.year] = new.current_yuan
+        base.prior_max_yuan = max(v for y, v in base.history.items() if base.year is None or y < base.year)
+        base.received_yuan = sorted(set(base.received_yuan) | set(new.received_yuan))
+        return base.as_dict()
     if new.current_yuan is not None:
         base.current_yuan, base.current_bound, base.current_upper = new.current_yuan, new.current_bound, new.current_upper
         if new.year is not None:
@@ -57,7 +68,7 @@ def merge_revenue(old: dict | None, new: Revenue, replace: bool) -> dict:
     if base.year is not None:
         earlier = [v for y, v in base.history.items() if y < base.year]
         if earlier:
-            base.prior_max_yuan = max([base.prior_max_yuan or 0, *earlier])
+            base.prior_max_yuan = max(earlier) if new.prior_max_yuan is None else max([new.prior_max_yuan, *earlier])
     return base.as_dict()
 
 

@@ -21,7 +21,7 @@ AMOUNT = re.compile(
     rf"(?P<rest>(?:\s*(?:零)?{_NUM}\s*(?:亿|千万|百万|十万|万|千))*)\s*(?P<more2>多)?(?:元|块钱|块)?")
 _REST = re.compile(rf"(?:零)?(?P<n>{_NUM})\s*(?P<u>亿|千万|百万|十万|万|千)")
 _BEFORE_AT_LEAST = re.compile(r"(刚过|刚刚过|超过|超出|逾|突破了?|过了)$")
-_BEFORE_BELOW = re.compile(r"(不到|不足|未到|没到|没有到|没过|不满|差一点|差点|将近|接近|近)$")
+_BEFORE_BELOW = re.compile(r"(不到|不足|未到|没到|没有到|没过|不满|差一点到?|差点到?|快到|将近|接近|近)$")
 _AFTER_AT_LEAST = re.compile(r"^(以上|出头|有余|还多)")
 _AFTER_BELOW = re.compile(r"^(以下|以内|不到)")
 _AFTER_ABOUT = re.compile(r"^(左右|上下|前后)")
@@ -85,7 +85,7 @@ def find_amounts(text: str) -> list[Amount]:
             continue
         if m.group("u1") in ("元", "块") and lo < 1000 and hi is None and not m.group("rest"):
             continue  # "1元" is not an enterprise's revenue or an award
-        before, after = text[max(0, m.start() - 4):m.start()], text[m.end():m.end() + 3]
+        before, after = text[max(0, m.start() - 5):m.start()], text[m.end():m.end() + 3]
         bound = "range" if hi is not None else "exact"
         if bound == "exact":
             if m.group("more0") or m.group("more1") or m.group("more2") or _BEFORE_AT_LEAST.search(before) or _AFTER_AT_LEAST.match(after):

@@ -24,9 +24,13 @@ def query_text(text: str) -> str:
     return expand(text)
 
 
-def _key(examples: list[Example], embedder) -> str:
+def _key(bank_dir: Path, embedder) -> str:
+    """The model's identity: the bank's files (their bytes: start-up need not parse them), the embedder and
+    the training settings."""
     h = hashlib.sha256(f"{intents.FORMAT}|{intents.EMBED_WEIGHT}|{intents.C}|{intents.NGRAMS}|"
-                       f"{embedder.backend}|{embedder.model}|{intents.bank_hash(examples)}".encode())
+                       f"{embedder.backend}|{embedder.model}".encode())
+    for path in sorted(Path(bank_dir).glob("*.yaml")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -73,34 +77,30 @@ def _train(examples: list[Example], embedder, cache_dir: Path, gaz: Gazetteer, p
                          meta={"examples": len(examples), "types": dict(counts), "embedder": embedder.model})
 
 
-def ensure_model(data_dir: Path, embedder, progress: bool = False, bank_dir: Path | None = None) -> Path:
+def ensure_model(cache_dir: Path, embedder, progress: bool = False, bank_dir: Path | None = None) -> Path:
     """The trained model's file, training it first when the bank or the embedder changed."""
-    examples = load_bank(bank_dir or intents.BANK_DIR)
-    nlu_dir = Path(data_dir) / "nlu"
-    path = nlu_dir / f"intents-{_key(examples, embedder)}.npz"
+    bank_dir = bank_dir or intents.BANK_DIR
+    nlu_dir = Path(cache_dir) / "nlu"
+    path = nlu_dir / f"intents-{_key(bank_dir, embedder)}.npz"
     if path.exists():
         return path
+    examples = load_bank(bank_dir)
     log.info("training the question-type model on %d examples", len(examples))
     model = _train(examples, embedder, nlu_dir, Gazetteer.load(), progress)
     model.save(path)
-    (nlu_dir / "current").write_text(path.name, encoding="utf-8")
-    for old in nlu_dir.glob("intents-*.npz"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    for old in sorted(nlu_dir.glob("intents-*.npz"), key=lambda p: p.stat().st_mtime)[:-3]:
+        old.unlink(missing_ok=True)     # a shared cache: keep the last few (tests, staff candidates)
     return path
 
 
-def load_model(data_dir: Path, embedder) -> IntentModel:
-    pointer = Path(data_dir) / "nlu" / "current"
+def load_model(cache_dir: Path, embedder, bank_dir: Path | None = None) -> IntentModel:
+    """The model trained on the bank as it is now, with this embedder (built by `python -m bot build`)."""
+    path = Path(cache_dir) / "nlu" / f"intents-{_key(bank_dir or intents.BANK_DIR, embedder)}.npz"
     try:
-        path = pointer.parent / pointer.read_text(encoding="utf-8").strip()
-        model = IntentModel.load(path)
+        return IntentModel.load(path)
     except (OSError, ValueError, KeyError) as e:
-        raise IndexError_(f"no question-type model in {pointer.parent}: run `python -m bot build` ({e})") from e
-    if model.meta.get("embedder") != embedder.model:
-        raise IndexError_(f"the question-type model was trained with {model.meta.get('embedder')}, "
-                          f"not {embedder.model}: run `python -m bot build`")
-    return model
+        raise IndexError_(f"no question-type model for this example bank and embedder in {path.parent}: "
+                          f"run `python -m bot build` ({e})") from e
 
 
 def split(examples: list[Example], holdout: float = 0.2) -> tuple[list[Example], list[Example]]:
@@ -112,13 +112,13 @@ def split(examples: list[Example], holdout: float = 0.2) -> tuple[list[Example],
     return train, test
 
 
-def evaluate(data_dir: Path, embedder, bank_dir: Path | None = None, holdout: float = 0.2) -> dict:
+def evaluate(cache_dir: Path, embedder, bank_dir: Path | None = None, holdout: float = 0.2) -> dict:
     """Train on the bank minus its held-out part and measure on that part."""
     gaz = Gazetteer.load()
     examples = load_bank(bank_dir or intents.BANK_DIR)
     train, test = split(examples, holdout)
-    model = _train(train, embedder, Path(data_dir) / "nlu", gaz, progress=False)
-    vectors = embed_texts(embedder, [e.text for e in test], Path(data_dir) / "nlu" / "vectors.npz")
+    model = _train(train, embedder, Path(cache_dir) / "nlu", gaz, progress=False)
+    vectors = embed_texts(embedder, [e.text for e in test], Path(cache_dir) / "nlu" / "vectors.npz")
     per = defaultdict(lambda: [0, 0])
     confusions: Counter = Counter()
     wrong = []

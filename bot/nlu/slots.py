@@ -18,7 +18,10 @@ from bot.nlu.amounts import Amount, find_amounts, number
 from kb.regions import Gazetteer
 
 LEXICON_FILE = Path(__file__).resolve().parents[2] / "kb" / "nlu" / "lexicon" / "slots.yaml"
-_SEGMENT = re.compile(r"[，,；;。！？!?\n（）()【】、]|但是?|而且|并且|同时|另外")
+# clauses of a message: punctuation, spaces (voice input has none other), and before a new time or an
+# earlier-year marker ("去年营收1.05亿 以前最多八千万" is two statements)
+_SEGMENT = re.compile(r"[，,；;。！？!?\n（）()【】、\s]+|但是?|而且|并且|同时|另外|"
+                      r"(?=以前|之前|此前|往年|前年|去年|今年|(?:19|20)\d\d\s*年)")
 _NEGATION = re.compile(r"(?:不|非|没|并非|并不|不算|不是|不属于|算不上|也不是|而不是)(?:算|是|属于)?(?:一家|个)?$")
 _YEAR = re.compile(r"((?:19|20)\d\d)\s*年(?!度?(?:以来|前|后))|(今年|去年|前年|大前年|明年|上一年|上年|当年|本年)")
 _REL_YEAR = {"今年": 0, "本年": 0, "去年": -1, "上一年": -1, "上年": -1, "前年": -2, "大前年": -3, "明年": 1}
@@ -201,6 +204,7 @@ def _revenue(text: str, today: date, s: Slots) -> None:
         amounts = [a for a in s.amounts if start <= a.start < start + len(seg)]
         if _ASKING.search(seg) and ym and not any(_role(seg, a, start) == "revenue" for a in amounts):
             ask_year = year
+        explicit_year = bool(ym)
         for a in amounts:
             role = _role(seg, a, start)
             if role == "award":
@@ -215,7 +219,12 @@ def _revenue(text: str, today: date, s: Slots) -> None:
                 continue
             if role == "tier":
                 continue
-            entries.append((year, a, prior, first and not not_first))
+            at = year
+            if not explicit_year and year is not None and a.bound != "below" and any(
+                    y == year and b.bound == "exact" and b.yuan != a.yuan and b.yuan < a.yuan for y, b, *_ in entries):
+                # "2024年17.5亿，第一次迈过20亿": a larger figure than that year's is not that year's
+                at = None
+            entries.append((at, a, prior, first and not not_first))
     if not entries:
         return
     years_said = [y for y, *_ in entries if y is not None]

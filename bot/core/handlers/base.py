@@ -90,9 +90,14 @@ class Ctx:
 
     def evidence(self, clause_ids: list[str], kind: str = "content", question: str | None = None,
                  n: int = 8) -> list[Evidence]:
+        from bot.core.evidence import content_tokens
+        from kb.synonyms import expand
         heads = {c: self.kb.clauses[c].heading for c in clause_ids if c in self.kb.clauses}
-        found = self.res.evidence.best(question or self.lookup_query or self.q, clause_ids, kind, max(n, 12), heads,
-                                       self.place_tokens())
+        question = question or self.lookup_query or self.q
+        expanded = expand(question)
+        # the synonym table's document terms help find the sentence, but count less than the owner's own words
+        minor = self.place_tokens() | (content_tokens(expanded) - content_tokens(question))
+        found = self.res.evidence.best(expanded, clause_ids, kind, max(n, 12), heads, minor)
         named = self.frame.slots.region
         if named and any(d.region == named for d in self.kb.documents.values()):
             # a question naming 城区 is about 城区's own document before the city's that also covers it

@@ -51,7 +51,7 @@ def handle(ctx: Ctx) -> Answer:
     if has_figures:
         _checks(parts, title, mine, output, leading, partners)
         cited += [mine[0].source.clause, mine[0].firms_source.clause]
-    elif LIST_CUES.search(ctx.q) and not strong:
+    elif LIST_CUES.search(ctx.q) and (not strong or re.search(r"哪些|哪几|几条|都有什么|软条件|其他|别的", ctx.q)):
         titles = [strip_heading(ctx.kb.clauses[c].heading_path[-1]).rstrip("。") for c in criteria]
         parts.headline = f"{title}的认定条件共{len(titles)}条：{'；'.join(titles)}。"
         parts.body.append("其中量化的条件：")
@@ -111,6 +111,11 @@ def _checks(parts: Parts, title: str, rows: list[RecognitionThreshold], output, 
 def _specific(ctx: Ctx, criteria: list[str]):
     """Criterion sentences the question is about beyond the thresholds (优先评定, 放宽, 一个县, 历史传承,
     公共服务平台 …): (those worth quoting, those it is clearly about)."""
+    question = ctx.q
+    counties = {n for n, *_ in ctx.gaz.mentions(ctx.q) if ctx.gaz.regions[n].level == "county"}
+    if len(counties) >= 2:
+        question += " 限定在一个县 辖区范围"     # a cluster over several counties: the scope rule
+    ctx.lookup_query = question
     every = ctx.evidence(criteria, n=80)
     counts: dict[str, int] = {}
     for e in every:
@@ -118,7 +123,8 @@ def _specific(ctx: Ctx, criteria: list[str]):
             counts[t] = counts.get(t, 0) + 1
     common = {t for t, n in counts.items() if n >= max(3, len(every) // 3)} | ctx.place_tokens() | GENERIC
     in_thresholds = frozenset().union(*(tokenize(e.sentence) for e in every if _is_threshold_sentence(e.sentence)))
-    q_tokens = content_tokens(ctx.q) - common - in_thresholds
+    from kb.synonyms import expand
+    q_tokens = content_tokens(expand(question)) - common - in_thresholds
     ranked = [(e, _weight(ctx, q_tokens & frozenset(tokenize(e.sentence)))) for e in every[:4]
               if not _is_threshold_sentence(e.sentence) and e.score > 0]
     specific = [(e, w) for e, w in ranked if w >= 2.5]
@@ -185,6 +191,9 @@ def _no_criteria(ctx: Ctx, region: str, level: str | None) -> Answer:
         parts.body.append(f"相关文件提到：{strip_heading(ev[0].sentence)}")
         cids.append(ev[0].clause_id)
     have = sorted({f"{r.region}（{r.level}）" for r in ctx.rules.recognition_thresholds})
+    named = {n for n, *_ in ctx.gaz.mentions(ctx.q)}
+    for other in sorted({r.region for r in ctx.rules.recognition_thresholds if r.region in named}):
+        parts.body.append(f"{other}的认定标准只适用于{other}的镇（街道），{region}不适用。")
     parts.notes.append(f"目前收录的认定标准只有：{'、'.join(have)}。具体请咨询当地工信部门。")
     parts, cites, warnings = ctx.finish(parts, cids, with_offices=False)
     ctx.about = ctx.subject(cids, region=region)

@@ -31,10 +31,11 @@ def lookup(ctx: Ctx) -> tuple[list[str], str | None]:
     query = ctx.q
     if region and ctx.gaz.short(region) not in query and region not in query:
         query = f"{ctx.gaz.short(region)} {query}"
+    from kb.synonyms import expand
     ctx.lookup_query = query
     hits = [h.clause_id for h in ctx.search(query, region, k=8)]
     allowed = ctx.res.retriever.allowed_docs(region, ctx.today)
-    more = ctx.res.evidence.candidates(query, lambda c: ctx.kb.clauses[c].doc_id in allowed)
+    more = ctx.res.evidence.candidates(expand(query), lambda c: ctx.kb.clauses[c].doc_id in allowed)
     return list(dict.fromkeys(hits + more)), region
 
 
@@ -42,6 +43,9 @@ def handle(ctx: Ctx, kind: str) -> Answer:
     s = ctx.frame.slots
     if s.outside and not s.region:
         return not_found(ctx)
+    several = [p.strip() for p in re.split(r"[？?]", ctx.q) if len(p.strip()) >= 5]
+    if len(several) >= 2 and kind in ("number", "when", "list", "policy"):
+        return _several(ctx, kind, several)
     clause_ids, region = lookup(ctx)
     if not clause_ids:
         return not_found(ctx)
@@ -89,6 +93,33 @@ def _from_evidence(ctx: Ctx, kind: str, ev: list[Evidence]) -> Answer:
             cited.append(other.clause_id)
             break
     parts, cites, warnings = ctx.finish(parts, cited, with_offices=(kind == "policy"))
+    ctx.about = ctx.subject(cited, quotes=quotes)
+    return answer(parts, ANSWERED, cites, [], None, warnings)
+
+
+def _several(ctx: Ctx, kind: str, questions: list[str]) -> Answer:
+    """"产业规模要突破多少？市级专业镇要有多少个？": each part answered by its own sentence."""
+    from kb.synonyms import expand
+    region = ctx.region_for_lookup()
+    place = ctx.gaz.short(region) if region else ""
+    lines, cited, quotes = [], [], []
+    for part in questions:
+        query = part if not place or place in part or (region and region in part) else f"{place} {part}"
+        hits = [h.clause_id for h in ctx.search(query, region, k=8, reuse_vector=False)]
+        ev = ctx.evidence(hits, kind, question=query, n=1)
+        if ev and ev[0].score >= MIN_EVIDENCE:
+            text = ev[0].sentence if kind in ("number", "when") else \
+                ctx.res.evidence.full_sentence(ev[0].clause_id, ev[0].index)
+            short = focus(strip_heading(text), part, lambda p, q=part: ctx.res.evidence.text_overlap(q, p))
+            lines.append(f"· {part}？{short}。")
+            cited.append(ev[0].clause_id)
+            quotes.append(text)
+        else:
+            lines.append(f"· {part}？文件中没有找到相关内容。")
+    if not cited:
+        return not_found(ctx)
+    parts = Parts(headline=lines[0], body=lines[1:])
+    parts, cites, warnings = ctx.finish(parts, cited, with_offices=False)
     ctx.about = ctx.subject(cited, quotes=quotes)
     return answer(parts, ANSWERED, cites, [], None, warnings)
 

@@ -18,7 +18,9 @@ GENERAL_QUERY = "专业镇 领导小组 办公室设在 负责日常协调工作
 
 def _topic(ctx: Ctx) -> set[str]:
     places = {n for n, *_ in ctx.gaz.mentions(ctx.q)} | {ctx.gaz.short(n) for n, *_ in ctx.gaz.mentions(ctx.q)}
-    return {t for t in content_tokens(ctx.q) if t not in OFFICE_CUES and t not in places and len(t) > 1}
+    known = ctx.res.evidence.s.idf      # a topic is something the documents talk about
+    return {t for t in content_tokens(ctx.q) if t not in OFFICE_CUES and t not in places and len(t) > 1
+            and t in known}
 
 
 PHONE = re.compile(r"电话|号码|联系方式|打哪个|拨打|热线|座机|手机")
@@ -55,21 +57,29 @@ def handle(ctx: Ctx) -> Answer:
     said = said[0] if said else None
     ranked = list(dict.fromkeys(e.clause_id for e in ev)) + clause_ids
     with_units = [c for c in ranked[:4] if ctx.kb.clauses[c].offices]
-    if with_units and not (said and not ctx.kb.clauses[said.clause_id].offices and said.clause_id != with_units[0]
-                           and said.score > ev[0].score * 0.95):
+    if with_units and (ctx.kb.clauses[ev[0].clause_id].offices or not said):
         return _reply(ctx, with_units[:1], [], region)
     if said:
         return _sentence(ctx, said, region)
     return _general(ctx, region or _region_of(ctx, clause_ids[:1]), ctx.doc_ids(clause_ids[:1]))
 
 
+OFFICE_NAME = re.compile(r"[\u4e00-\u9fff]{1,12}(?:局|委员会|委|办公室|办|中心|政府|管委会)")
+
+
 def _sentence(ctx: Ctx, e, region: str | None) -> Answer:
-    parts = Parts(headline=strip_heading(e.sentence))
+    sentence = e.sentence
+    if not re.search(r"设在|由.{2,12}(?:负责|兼任)|责任单位|牵头", sentence):
+        # "办公室承担日常工作" names no office: the clause's "办公室设在…" does
+        placed = next((x for x in ctx.res.evidence.sentences(e.clause_id) if "设在" in x), None)
+        if placed:
+            sentence = placed
+    parts = Parts(headline=strip_heading(sentence))
     contact = ctx.contact_for([e.clause_id], e.sentence)
     if contact:
         parts.body.append(contact)
     parts, cites, warnings = ctx.finish(parts, [e.clause_id], with_offices=False)
-    ctx.about = ctx.subject([e.clause_id], quotes=[e.sentence], region=region)
+    ctx.about = ctx.subject([e.clause_id], quotes=[sentence], region=region)
     return answer(parts, ANSWERED, cites, [], None, warnings)
 
 

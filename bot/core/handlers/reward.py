@@ -10,6 +10,7 @@ from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Parts, Reward
 from bot.nlu.amounts import format_yuan
 from bot.nlu.slots import Revenue
 
+DOC_CUE = re.compile(r"方案|文件|通知|答复|提案|若干政策|\d+号|文号")
 REVENUE_ASKED = re.compile(r"营收|营业收入|营业额|销售额|销售收入|收入|达标奖|达标奖励|规模奖|上规模")
 
 
@@ -18,6 +19,10 @@ def handle(ctx: Ctx) -> Answer:
     region = ctx.fact("region")
     if s.outside and not s.region:
         return outside(ctx, s.outside)
+    named = ctx.res.docs.named(ctx.q, ctx.res.evidence.text_overlap, ctx.live) if DOC_CUE.search(ctx.q) else []
+    ruled_docs = {r.source.doc for r in ctx.rules.revenue_tiers + ctx.rules.fixed_awards + ctx.rules.awards}
+    if named and not ruled_docs & set(named):
+        return no_amounts_in(ctx, named[0])
     item_text = ctx.item_text or ctx.q
     items = calc.items_in(item_text, ctx.rules, ctx.res.evidence.coverage, ctx.res.families)
     vague = calc.ambiguous_families(item_text, items, ctx.res.families)
@@ -44,6 +49,9 @@ def handle(ctx: Ctx) -> Answer:
             missing.append(("agricultural", "是否涉农企业"))
     elif wants_revenue and not region:
         missing.append(("region", "企业在哪个县（市、区）"))
+    elif wants_revenue and ctx.fact("agricultural") is None and \
+            calc.pays_only_if_agricultural(revenue, region, ctx.rules, ctx.gaz):
+        missing.append(("agricultural", "是否涉农企业（涉农企业和其他企业的营收档次不同，按您的营收只有涉农企业能拿到）"))
     for word, rows in vague:
         choices = "、".join(f"{r.item}（{format_yuan(r.amount_yuan) if r.amount_yuan else '未定金额'}）" for r in rows)
         missing.append(("item", f"“{word}”具体是哪一种：{choices}"))
@@ -105,7 +113,8 @@ def about_topic(ctx: Ctx, region: str | None) -> Answer:
     best = ev[0]
     rows = [r for r in ctx.rules.fixed_awards if r.source.clause == best.clause_id
             and (not region or ctx.gaz.covers(r.region, region))]
-    fit = sorted(((ctx.res.evidence.coverage(ctx.q, r.item), r) for r in rows), key=lambda x: -x[0])
+    from kb.synonyms import expand
+    fit = sorted(((ctx.res.evidence.coverage(expand(ctx.q), r.item), r) for r in rows), key=lambda x: -x[0])
     if fit and fit[0][0] >= 0.25 and (len(fit) == 1 or fit[0][0] > fit[1][0] + 0.1):
         result = calc.RewardResult()
         calc.fixed_rewards([fit[0][1]], region, ctx.gaz, result)
@@ -210,6 +219,24 @@ def _suggestions(ctx: Ctx, result: calc.RewardResult) -> list[str]:
 def outside(ctx: Ctx, place: str) -> Answer:
     return answer(Parts(headline=f"现有知识库只收录了山西省晋城市、忻州市和临汾市乡宁县的专业镇政策，没有关于{place}的内容，"
                                  f"无法回答{place}的奖励标准。"), NOT_FOUND)
+
+
+def no_amounts_in(ctx: Ctx, doc_id: str) -> Answer:
+    """A named document that sets no amounts: say so, with what it says about support."""
+    d = ctx.kb.documents[doc_id]
+    clauses = [c.id for c in ctx.kb.clauses.values() if c.doc_id == doc_id and c.kind in ("policy", "preamble")]
+    ev = ctx.evidence(clauses, question=ctx.q + " 奖励 支持 资金", n=1)
+    parts = Parts(headline=f"{d.number}《{d.title}》没有规定具体的奖励金额（未规定金额）。")
+    cited = [ev[0].clause_id] if ev and ev[0].score >= 3.0 else clauses[:1]
+    if ev and ev[0].score >= 3.0:
+        parts.body.append(f"文件中相关的表述：{ev[0].sentence}")
+    others = sorted({r.region for r in ctx.rules.revenue_tiers + ctx.rules.fixed_awards if
+                     ctx.gaz.covers(r.region, d.region)})
+    if others:
+        parts.notes.append(f"奖励金额见{'、'.join(others)}的《支持专业镇高质量发展若干政策》等文件，可以问我具体项目。")
+    parts, cites, warnings = ctx.finish(parts, cited, with_offices=False)
+    ctx.about = ctx.subject(cited)
+    return answer(parts, ANSWERED, cites, [], None, warnings)
 
 
 def no_amounts_for(ctx: Ctx, region: str) -> Answer:
