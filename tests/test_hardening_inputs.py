@@ -19,7 +19,7 @@ from bot.core.types import Session
 from tests.fakes import hostile
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
-ANSWER_EXAMPLES = 20      # conversations of 1–2 turns, plus the known cases: the real core is the slow part
+ANSWER_EXAMPLES = 50      # conversations of 1–2 turns, plus the known cases: the real core is the slow part
 
 
 @pytest.fixture(autouse=True)
