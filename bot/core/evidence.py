@@ -25,6 +25,9 @@ _DATE = re.compile(r"(?:19|20)\d\d\s*年(?:\s*\d{1,2}\s*月)?|\d{1,2}\s*月\s*\d
 _PERSON_LINE = re.compile(r"^(?:[\u4e00-\u9fff]{1,6}[：:]\s*)?[\u4e00-\u9fff]{2,3}\s+[\u4e00-\u9fff、（）]{2,}")
 
 
+HEADING_WEIGHT = 1.0   # a clause's own heading ("（四）原平煤机") names what each of its sentences is about
+
+
 @dataclass
 class Evidence:
     clause_id: str
@@ -123,7 +126,7 @@ class EvidenceFinder:
         for rank, cid in enumerate(clause_ids):
             heading = headings.get(cid, "") if headings else ""
             topic = frozenset(tokenize(heading.split(" › ")[-1])) if heading else frozenset()
-            head = 0.5 * self.text_overlap(question, heading.split(" › ")[-1]) if heading else 0.0
+            head = HEADING_WEIGHT * self.text_overlap(question, heading.split(" › ")[-1]) if heading else 0.0
             for i, sent in enumerate(self.sentences(cid)):
                 score = self.overlap(question, cid, i, topic, minor) + head
                 score *= self._kind_factor(kind, sent, units)

@@ -208,13 +208,22 @@ class Assistant:
             if names_item or (_states_facts(frame) and frame.score("facts_update") >= 0.15):
                 return "facts_update"
         if t in ("policy", "out_of_scope"):
-            # support asked for an award item the rule tables name is a question about that award
+            # support asked for an award item the rule tables name is a question about that award — when the
+            # item's own clause is what answers it (not another document's measure on the same subject)
             from bot.core.calculator import awards_named, items_in
-            if items_in(frame.text, self.rules, fams=self.res.families) or \
-                    awards_named(frame.text, self.rules.awards, self.res.evidence.coverage):
-                if re.search(r"奖|补|多少钱|怎么算|给多少|拿多少", frame.text):
-                    return "reward"
+            rows = items_in(frame.text, self.rules, fams=self.res.families) + \
+                awards_named(frame.text, self.rules.awards, self.res.evidence.coverage)
+            if rows and (re.search(r"奖|补|多少钱|怎么算|给多少|拿多少", frame.text) or
+                         self._answered_by(frame, {r.source.clause for r in rows})):
+                return "reward"
         return t
+
+    def _answered_by(self, frame: Frame, clause_ids: set[str]) -> bool:
+        region = frame.slots.region
+        hits = self.retriever.search(frame.text, 5, region, self.today(), qvec=frame.qvec)
+        own = [h for h in hits if self.kb.doc_of(h.clause_id).region == region]
+        hits = own or hits      # a place with its own document is answered from it first
+        return bool(hits) and hits[0].clause_id in clause_ids
 
     def _clean(self, question: str) -> str | Answer:
         if question is None or not str(question).strip():
