@@ -18,13 +18,14 @@ from bot.config import Config
 from bot.core.compose import answer as make_answer
 from bot.core.documents import Documents
 from bot.core.evidence import EvidenceFinder
+from bot.core.hooks import Hooks
 from bot.core.handlers import HANDLERS, RETRIEVAL_TYPES
 from bot.core.handlers.base import Ctx, Resources, describe_facts
 from bot.core.state import last_subject, merge_facts, remember_subject
 from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Citation, Parts, Session
 from bot.errors import IndexError_
 from bot.nlu.frame import Analyzer, Frame
-from bot.nlu.slots import has_cue, lexicon
+from bot.nlu.slots import has_cue, lexicon, read_slots
 from index.search import Hit, Retriever
 from kb.regions import Gazetteer
 from kb.rules import RuleSet, load_rules
@@ -102,6 +103,15 @@ class Assistant:
         cur = current_dir(self.config.data_dir)
         return cur is None or cur.name == self.build_id
 
+    @property
+    def hooks(self) -> Hooks:
+        """Curated replies and the hand-off inbox, supplied by the runtime (carried over on reload)."""
+        return self.res.hooks
+
+    @hooks.setter
+    def hooks(self, value: Hooks) -> None:
+        self.res.hooks = value
+
     # ---- helpers for adapters ---------------------------------------------------------------------
     def citation(self, clause_id: str) -> Citation | None:
         c = self.kb.clauses.get(clause_id)
@@ -127,6 +137,12 @@ class Assistant:
 
     # ---- the answer ----------------------------------------------------------------------------
     def answer(self, question: str, session: Session) -> Answer:
+        if session.state.get("handoff") and question and str(question).strip():
+            # a message or a phone number for the person who will answer: taken as written
+            q = re.sub(r"\s+", " ", "".join(ch for ch in str(question)[:MAX_CHARS * 2]
+                                             if unicodedata.category(ch)[0] != "C")).strip()
+            if q:
+                return self._handoff_step(q, session)
         q = self._clean(question)
         if isinstance(q, Answer):
             return q
@@ -135,7 +151,12 @@ class Assistant:
             session.reset()
             return make_answer(Parts(headline="好的，已清除之前记录的企业信息，我们重新开始。请问有什么可以帮您？"))
         today = self.today()
+        asked = session.state.setdefault("asked", [])
+        asked[:] = (asked + [q[:200]])[-6:]          # the conversation so far, for a hand-off's context
         frame = self.analyzer.analyse(q, today)
+        curated = self._curated(frame)
+        if curated is not None:
+            return curated
         qtype = self._decide(frame, session)
         _answering(frame, session.pending)
         about_enterprise = qtype in ENTERPRISE_TYPES or bool(FIRST_PERSON.search(q))
@@ -172,7 +193,35 @@ class Assistant:
             remember_subject(session, ctx.about)
         if frame.confidence < UNSURE and ans.status == ANSWERED and ans.parts is not None and qtype in RETRIEVAL_TYPES:
             ans.answer += "\n（如果没有回答到您想问的，请换个说法再问一次。）"
+        if ans.status == NOT_FOUND and qtype not in ("chitchat", "greeting", "thanks") and self.res.hooks.inbox:
+            ans.answer += "\n需要工作人员解答的话，回复“留言”。"
+            if ans.parts is not None:
+                ans.parts.suggestions = ["留言"] + ans.parts.suggestions
         ans.qtype = qtype
+        return ans
+
+    def _handoff_step(self, q: str, session: Session) -> Answer:
+        today = self.today()
+        rules, live = self.rules_in_force(today)
+        frame = Frame(q, "handoff_step", 1.0, [("handoff_step", 1.0)], read_slots(q, self.gaz, today))
+        ctx = Ctx(self.res, frame, session, dict(session.facts), {}, last_subject(session), today, rules, live)
+        ans = HANDLERS["handoff_step"](ctx)
+        ans.qtype = "handoff"
+        return ans
+
+    def _curated(self, frame: Frame) -> Answer | None:
+        """A reply staff wrote for a question close in meaning to this one (marked as such)."""
+        source = self.res.hooks.curated
+        if source is None or frame.type in ("facts_update", "reset", "greeting", "thanks", "handoff", "chitchat",
+                                            "ref_source", "ref_text"):
+            return None
+        reply = source.match(frame.text, frame.qvec)
+        if reply is None:
+            return None
+        cites = [c for c in map(self.citation, reply.clause_ids) if c]
+        parts = Parts(headline=reply.text, notes=["（这是工作人员审核过的答复。）"])
+        ans = make_answer(parts, ANSWERED, cites)
+        ans.qtype = "curated"
         return ans
 
     def _names_award(self, text: str, rules: RuleSet) -> bool:

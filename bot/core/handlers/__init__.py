@@ -29,6 +29,7 @@ HANDLERS = {
     "handoff": talk.handoff,
     "checkup": reward.handle,
     "facts_noted": talk.facts_noted,
+    "handoff_step": talk.handoff_step,
 }
 # answered from retrieved sentences: the ones where a misunderstood question shows as an odd quote
 RETRIEVAL_TYPES = {"policy", "list", "number", "person", "when", "definition"}

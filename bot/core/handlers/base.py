@@ -10,6 +10,7 @@ from datetime import date
 from bot.config import Config
 from bot.core.documents import Documents
 from bot.core.evidence import Evidence, EvidenceFinder
+from bot.core.hooks import Hooks
 from bot.core.state import Subject
 from bot.core.types import Citation, Parts, Session
 from bot.nlu.frame import Frame
@@ -30,6 +31,7 @@ class Resources:
     evidence: EvidenceFinder
     families: dict
     pending: dict = field(default_factory=dict)   # clause id -> proposals staff have not reviewed yet
+    hooks: "Hooks" = field(default_factory=lambda: Hooks())   # curated replies and the inbox (the runtime's)
 
 
 @dataclass
