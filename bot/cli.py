@@ -16,11 +16,13 @@ LAZY = {
     "chat": ("bot.commands.core", "chat"),
     "eval": ("bot.commands.evaluation", "eval_group"),
     "rules": ("bot.commands.rules", "rules_group"),
-    "run": ("bot.commands.core", "run"),
+    "run": ("bot.adapters.server", "run_command"),
     "telegram": ("bot.adapters.telegram", "command"),
     "serve": ("bot.adapters.server", "command"),
     "kb": ("scripts.kb_admin", "group"),
     "logs": ("scripts.logs_admin", "group"),
+    "answers": ("bot.commands.answers", "group"),
+    "inbox": ("bot.commands.inbox", "group"),
 }
 HELP = {
     "build": "Build the knowledge base and search index (incremental).",
@@ -34,6 +36,8 @@ HELP = {
     "serve": "Serve the web chat, its JSON API and the WeChat endpoint.",
     "kb": "Staff: add, list, retire and replace documents.",
     "logs": "Staff: question log reports, purge and export.",
+    "answers": "Staff: curated answers (write the right reply once; list, retire).",
+    "inbox": "Staff: messages owners left for a person (list, show, answer).",
 }
 
 

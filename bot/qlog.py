@@ -65,6 +65,16 @@ def m004_forget_stored_salt(db):
             db["meta"].drop()
 
 
+@migrations()
+def m005_answer_type_conversation(db):
+    # what the owner was told (the text), the question type it was answered as, the conversation it belongs
+    # to (a new one after 重新开始 or an expired session) and the region it was about: the report groups
+    # questions within one region and folds a clarify's answer ("阳城的") into the question it completes
+    for col in ("answer", "qtype", "conversation", "region"):
+        db["questions"].add_column(col, str)
+    db["questions"].create_index(["conversation", "ts"], if_not_exists=True)
+
+
 # ---------------------------------------------------------------- the key and the pseudonyms
 def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8", "surrogatepass")
@@ -146,6 +156,17 @@ def csv_cell(value):
     return value
 
 
+# question types that are not questions about the policies: left out of the report's question counts
+NOT_QUESTIONS = frozenset({"greeting", "thanks", "handoff", "reset"})
+
+
+def conversation_key(row: dict) -> tuple:
+    """The conversation a logged row belongs to: its conversation id, else (older rows) its chat."""
+    if row.get("conversation"):
+        return ("c", row["conversation"])
+    return ("u", row["channel"], row.get("session_hash") or row["user_hash"])
+
+
 class QuestionLog:
     """`QuestionLog(path, key)`; without a key, the key file `key_file` (default: `log.key` beside the
     database) is read, or created on first use. `salt=` is the old name of `key`."""
@@ -178,10 +199,12 @@ class QuestionLog:
         return pseudonym(value, self.key)
 
     def record(self, channel: str, user_id: object, question: str, answer: Answer | None,
-               latency_ms: float, status: str | None = None, session: str | None = None) -> int | None:
-        """Log one question; `session` is the pseudonym of the conversation it was asked in (feedback on
-        the question is accepted only from there). Returns the question id, or None if it could not be
-        logged."""
+               latency_ms: float, status: str | None = None, session: str | None = None,
+               conversation: str | None = None, region: str | None = None) -> int | None:
+        """Log one question; `session` is the pseudonym of the chat it was asked in (feedback on the
+        question is accepted only from there), `conversation` the id of the conversation within it (new
+        after a reset or an expired session), `region` what the question was about. Returns the question
+        id, or None if it could not be logged."""
         try:
             row = {
                 "ts": time.time(), "channel": channel, "user_hash": pseudonym(user_id, self.key),
@@ -193,6 +216,9 @@ class QuestionLog:
                 "amounts": json.dumps([r.amount_yuan for r in answer.rewards] if answer else []),
                 "total_yuan": answer.total_yuan if answer else None,
                 "latency_ms": round(latency_ms, 2),
+                "answer": storable(str(answer.answer)[:4000]) if answer else None,
+                "qtype": (getattr(answer, "qtype", "") or None) if answer else None,
+                "conversation": conversation, "region": region,
             }
             with self._lock:
                 return self._db["questions"].insert(row).last_pk
@@ -223,6 +249,28 @@ class QuestionLog:
         except Exception:
             log.exception("question log: could not record feedback for %s", question_id)
             return None
+
+    def get(self, question_id: int) -> dict | None:
+        """One logged question as a dict (None if there is no such question)."""
+        if isinstance(question_id, bool) or not isinstance(question_id, int) or not 0 < question_id <= MAX_QUESTION_ID:
+            return None
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM questions WHERE id = ?", [question_id])
+            row = cur.fetchone()
+            return dict(zip([c[0] for c in cur.description], row)) if row else None
+
+    def last_question(self, session: str, within_seconds: float | None = None,
+                      statuses: tuple[str, ...] = ("answered", "not_found")) -> int | None:
+        """The id of the latest question asked in `session` whose answer could be rated (by default an
+        answer or a not-found, not a follow-up question), within the last `within_seconds`."""
+        where, args = ["session_hash = ?"], [session]
+        if within_seconds is not None:
+            where.append("ts >= ?")
+            args.append(time.time() - within_seconds)
+        sql = (f"SELECT id, status FROM questions WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC LIMIT 1")
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return row[0] if row and row[1] in statuses else None
 
     def stats(self, days: float = 7, top: int = 5) -> dict:
         since = time.time() - days * 86400
@@ -255,11 +303,15 @@ class QuestionLog:
             return [dict(zip(cols, r)) for r in cur.fetchall()]
 
     def report(self, since_seconds: float, now: float | None = None, session_seconds: float = 7200,
-               tz: str = "Asia/Shanghai", examples: int = 20) -> dict:
+               tz: str = "Asia/Shanghai", examples: int = 20, region_of=None) -> dict:
         """The raw material of the staff report over the last `since_seconds`: volume by day and channel,
-        questions with their counts, not-found questions, clarify-abandoned questions (a clarify the same
-        user never followed within `session_seconds`), 👎 with reasons. Grouping by meaning is done by the
-        caller (it needs the embedder)."""
+        questions with their counts (overall and per region), not-found questions, clarify-abandoned
+        questions (a clarify the same conversation never followed within `session_seconds`), 👎 with
+        reasons. A message that answers a follow-up question ("阳城的") is not a question of its own: it
+        is left out of the counts (the question it completes is counted). Greetings, thanks and messages
+        for staff (留言, contacts) are not counted either. `region_of(question)` names the region of a
+        question logged without one (older rows). Grouping by meaning is done by the caller (it needs
+        the embedder)."""
         from collections import Counter, defaultdict
         from datetime import datetime
         from zoneinfo import ZoneInfo
@@ -270,30 +322,40 @@ class QuestionLog:
         volume: dict[str, Counter] = defaultdict(Counter)
         for r in rows:
             volume[day(r["ts"])][r["channel"]] += 1
-        by_user: dict[tuple, list[dict]] = defaultdict(list)
+        by_conv: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
-            by_user[(r["channel"], r["user_hash"])].append(r)
-        abandoned = []
-        for seq in by_user.values():
+            by_conv[conversation_key(r)].append(r)
+        abandoned, follow_ups = [], set()
+        for seq in by_conv.values():
             for i, r in enumerate(seq):
+                if i and seq[i - 1]["status"] == "clarify" and r["ts"] - seq[i - 1]["ts"] <= session_seconds:
+                    follow_ups.add(r["id"])
                 if r["status"] != "clarify" or now - r["ts"] < session_seconds:
                     continue   # a clarify younger than a session may still be answered
                 nxt = seq[i + 1] if i + 1 < len(seq) else None
                 if nxt is None or nxt["ts"] - r["ts"] > session_seconds:
                     abandoned.append(r)
-        counts = Counter(r["question"].strip() for r in rows)
+        asked = [r for r in rows if r["id"] not in follow_ups and (r.get("qtype") or "") not in NOT_QUESTIONS]
+        counts = Counter(r["question"].strip() for r in asked)
+        by_region: dict[str, Counter] = defaultdict(Counter)
+        for r in asked:
+            region = r.get("region") or (region_of(r["question"]) if region_of else None) or ""
+            by_region[region][r["question"].strip()] += 1
+        latest_id = {r["question"].strip(): r["id"] for r in rows}
         return {
             "since": now - since_seconds, "until": now, "total": len(rows),
             "by_status": dict(Counter(r["status"] for r in rows)),
             "by_channel": dict(Counter(r["channel"] for r in rows)),
             "volume": {d: dict(c) for d, c in sorted(volume.items())},
             "questions": counts.most_common(),
-            "not_found": Counter(r["question"].strip() for r in rows if r["status"] == "not_found").most_common(),
+            "questions_by_region": {k: v.most_common() for k, v in sorted(by_region.items())},
+            "not_found": Counter(r["question"].strip() for r in asked if r["status"] == "not_found").most_common(),
             "clarify_abandoned": Counter(r["question"].strip() for r in abandoned).most_common(),
-            "negative": [{"ts": r["ts"], "question": r["question"], "reason": r["feedback_reason"],
-                          "status": r["status"]} for r in rows if r["feedback"] == -1],
+            "negative": [{"id": r["id"], "ts": r["ts"], "question": r["question"], "reason": r["feedback_reason"],
+                          "status": r["status"], "answer": r.get("answer")} for r in rows if r["feedback"] == -1],
             "positive": sum(1 for r in rows if r["feedback"] == 1),
             "latency_ms_median": _median([r["latency_ms"] for r in rows if r["latency_ms"] is not None]),
+            "question_ids": latest_id,
         }
 
     def purge(self, older_than_days: float, now: float | None = None) -> int:
@@ -310,7 +372,8 @@ class QuestionLog:
         import csv
         rows = self.rows(since_seconds)
         cols = ["id", "ts", "time", "channel", "user_hash", "session_hash", "question", "status", "citations",
-                "rule_ids", "amounts", "total_yuan", "latency_ms", "feedback", "feedback_reason", "feedback_ts"]
+                "rule_ids", "amounts", "total_yuan", "latency_ms", "feedback", "feedback_reason", "feedback_ts",
+                "qtype", "conversation", "region", "answer"]
         from datetime import datetime, timezone
         for r in rows:
             r["time"] = datetime.fromtimestamp(r["ts"], timezone.utc).isoformat(timespec="seconds")

@@ -1,26 +1,39 @@
-"""What every front end shares: the loaded assistant, sessions, the question log.
+"""What every front end shares: the loaded assistant, sessions, the question log, curated answers and
+the staff inbox.
 
 Adapters call `await runtime.ask(channel, user_id, text)`; the slow part runs off the event loop.
 `ask` never raises: a failure in the core becomes a plain-language reply (status "error"), with the
 traceback in the log on stderr. Feedback is accepted only from the conversation that asked:
 `runtime.feedback(channel, user_id, question_id, value, reason=None)`.
+
+The runtime supplies the core's hooks (bot/core/hooks.py): `curated` (bot/curated.py, replies staff wrote,
+checked against the documents in service) and `inbox` (bot/inbox.py, messages for a person; every
+callable in `runtime.inbox_listeners` is told, e.g. the Telegram bot notifies staff). They are kept when a
+reloaded assistant is swapped in. A staff reply to a message is handed to the owner with their next turn
+(`Turn.staff_replies`). Web conversations keep their turns (`runtime.history`) so a reload shows them.
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
 import re
+import secrets
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 from bot.config import Config
+from bot.core.hooks import HandoffMessage, Hooks
 from bot.core.service import Assistant
 from bot.core.types import Answer, Citation
-from bot.errors import BotError
+from bot.curated import THRESHOLD, CuratedStore, lapse_reason
+from bot.errors import BotError, InputError
+from bot.inbox import Inbox, Message
 from bot.qlog import QuestionLog, pseudonym
 from bot.sessions import SessionStore
 
@@ -29,6 +42,11 @@ log = logging.getLogger(__name__)
 ERROR = "error"
 FAILED = "抱歉，系统暂时无法回答这个问题。请换个说法再问，或稍后再试；如果一直这样，请发送“重新开始”。"
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+HISTORY_CHANNELS = frozenset({"web"})      # channels whose turns are kept for the page to show again
+HANDOFF_LOGGED = "［给工作人员的留言］"       # what the question log keeps of a message or contact for staff
+# facts the owner may change or remove in the web page's panel (the others can only be removed)
+EDITABLE = ("region", "agricultural", "revenue")
+_channel: contextvars.ContextVar[str] = contextvars.ContextVar("channel", default="")
 
 
 @dataclass
@@ -36,14 +54,33 @@ class Turn:
     answer: Answer
     question_id: int | None
     latency_ms: float
+    staff_replies: list[Message] = field(default_factory=list)   # replies to the owner's 留言, shown now
+
+
+def answer_payload(answer: Answer) -> dict[str, Any]:
+    """The answer as front ends lay it out: the JSON contract plus its parts, question type and the facts a
+    follow-up question asks for."""
+    body = answer.to_dict()
+    body["parts"] = asdict(answer.parts) if answer.parts is not None else None
+    body["qtype"] = answer.qtype or None
+    body["asked_for"] = list(answer.asked_for)
+    return body
 
 
 class Runtime:
-    def __init__(self, config: Config, assistant: Assistant, sessions: SessionStore, qlog: QuestionLog):
+    def __init__(self, config: Config, assistant: Assistant, sessions: SessionStore, qlog: QuestionLog,
+                 curated: CuratedStore | None = None, inbox: Inbox | None = None):
         self.config = config
-        self.assistant = assistant
         self.sessions = sessions
         self.qlog = qlog
+        self.curated = curated or CuratedStore(config.data_dir / "curated.sqlite",
+                                               threshold=getattr(config, "curated_threshold", None) or THRESHOLD,
+                                               lapsed=self._lapsed, keys=self._question_keys)
+        self.inbox = inbox or Inbox(config.data_dir / "inbox.sqlite")
+        self.inbox_listeners: list[Callable[[Message], None]] = []
+        self.hooks = Hooks(curated=self.curated, inbox=self._file_message)
+        self.assistant = assistant
+        self._install_hooks(assistant)
         self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._reload_lock = threading.Lock()
         self._refreshing = threading.Event()
@@ -57,6 +94,38 @@ class Runtime:
         sessions = SessionStore(config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
         qlog = QuestionLog(config.log_db, config.log_key or None, key_file=config.log_key_path)
         return cls(config, assistant, sessions, qlog)
+
+    # -- the core's hooks ---------------------------------------------------------------------------
+    def _install_hooks(self, assistant) -> None:
+        try:
+            assistant.hooks = self.hooks
+        except AttributeError:      # a test double without hooks
+            log.debug("the assistant takes no hooks")
+
+    def _lapsed(self, clause_ids: list[str], clause_hashes: dict[str, str]) -> str | None:
+        """Why a curated answer no longer holds in the knowledge base being answered from (or None)."""
+        kb = getattr(self.assistant, "kb", None)
+        if kb is None:
+            return None
+        return lapse_reason(clause_ids, clause_hashes, kb)
+
+    def _question_keys(self, text: str) -> tuple:
+        """What two questions must share for one curated answer to fit both: figures and places."""
+        from bot.curated import default_keys
+        gaz = getattr(self.assistant, "gaz", None)
+        places = tuple(sorted({r.name for r in gaz.find_all(text)})) if gaz is not None else ()
+        return default_keys(text) + places
+
+    def _file_message(self, msg: HandoffMessage) -> str:
+        """The core's inbox hook: store the message, tell the listeners (staff), return its reference."""
+        stored = self.inbox.add(msg, _channel.get())
+        log.info("a message for staff landed in the inbox: %s", stored.ref)
+        for listener in list(self.inbox_listeners):
+            try:
+                listener(stored)
+            except Exception:
+                log.exception("could not notify staff of inbox message %s", stored.ref)
+        return stored.ref
 
     def session_key(self, channel: str, user_id: object) -> str:
         # sessions are keyed by a pseudonym too: no raw user id is written to any database
@@ -81,8 +150,9 @@ class Runtime:
                 with self._reload_lock:
                     if not self.assistant.is_current():
                         old = self.assistant
-                        self.assistant = Assistant.load(old.config, old.today, build=False,
-                                                        embedder=old.retriever.embedder)
+                        new = Assistant.load(old.config, old.today, build=False, embedder=old.retriever.embedder)
+                        new.hooks = old.hooks
+                        self.assistant = new
                         log.info("picked up a new knowledge base build: %s", self.assistant.build_id)
             except Exception:
                 log.exception("could not load the new build; still serving the previous one")
@@ -103,9 +173,15 @@ class Runtime:
             self._maybe_refresh()
         except Exception:
             log.exception("could not check for a new knowledge base build")
+        _channel.set(channel)
+        conversation, logged, region = None, question, None
         with self._locks[key]:
             try:
                 session = self.sessions.get(key)
+                # a new conversation after an expired session or 重新开始: the log tells them apart
+                conversation = session.state.setdefault("conversation", secrets.token_hex(8))
+                if session.state.get("handoff"):
+                    logged = HANDOFF_LOGGED     # a message or phone number for staff: kept in the inbox only
                 try:
                     answer = self.assistant.answer(question, session)
                 except BotError as e:
@@ -113,14 +189,46 @@ class Runtime:
                     answer = Answer(status=ERROR, answer=e.user_message)
                 if not isinstance(answer, Answer):
                     raise TypeError(f"the assistant returned {type(answer).__name__}, not an Answer")
+                region = self._region_of("" if logged == HANDOFF_LOGGED else question, session.facts)
+                session.state.setdefault("conversation", secrets.token_hex(8))
                 self.sessions.save(session)
             except Exception:
                 # the session as it was before this question is kept (not the half-updated one)
                 log.exception("unexpected error answering a %s question (%d characters)", channel, len(question))
                 answer = Answer(status=ERROR, answer=FAILED)
         latency = (time.perf_counter() - t0) * 1000
-        qid = self.qlog.record(channel, user_id, question, answer, latency, session=key)
-        return Turn(answer, qid, latency)
+        qid = self.qlog.record(channel, user_id, logged, answer, latency, session=key, conversation=conversation,
+                               region=region)
+        replies = self._staff_replies(key)
+        turn = Turn(answer, qid, latency, replies)
+        if channel in HISTORY_CHANNELS:
+            try:
+                self.sessions.add_turn(key, question, self.turn_payload(turn))
+            except Exception:
+                log.exception("could not keep the conversation's history")
+        return turn
+
+    @staticmethod
+    def turn_payload(turn: Turn) -> dict[str, Any]:
+        body = answer_payload(turn.answer)
+        body["question_id"] = turn.question_id
+        body["staff_replies"] = [{"ref": m.ref, "reply": m.reply, "office": m.office, "message": m.message}
+                                 for m in turn.staff_replies]
+        return body
+
+    def _region_of(self, question: str, facts: dict) -> str | None:
+        gaz = getattr(self.assistant, "gaz", None)
+        found = gaz.find_in(question) if gaz is not None and question else None
+        return found.name if found else (facts.get("region") or None)
+
+    def _staff_replies(self, key: str) -> list[Message]:
+        try:
+            replies = self.inbox.replies_for(key)
+            self.inbox.delivered([m.id for m in replies])
+            return replies
+        except Exception:
+            log.exception("could not read staff replies")
+            return []
 
     async def ask(self, channel: str, user_id: object, question: str) -> Turn:
         return await asyncio.to_thread(self.ask_sync, channel, user_id, question)
@@ -134,6 +242,78 @@ class Runtime:
         """The facts learnt about this user's enterprise, as plain-language lines."""
         session = self.sessions.get(self.session_key(channel, user_id))
         return self.assistant.describe_facts(session.facts)
+
+    def facts(self, channel: str, user_id: object) -> list[dict[str, Any]]:
+        """What is known about this user's enterprise, one item per fact: {key, label, value, editable}."""
+        session = self.sessions.get(self.session_key(channel, user_id))
+        items = []
+        order = {k: i for i, k in enumerate(EDITABLE)}
+        for k, v in sorted(session.facts.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+            if k == "agricultural_inferred" or v in (None, "", {}, []):
+                continue
+            lines = self.assistant.describe_facts({k: v})
+            if not lines:
+                continue
+            label, _, value = lines[0].partition("：")
+            value = "；".join([value or label] + [x for x in lines[1:]])
+            items.append({"key": k, "label": label if value else k, "value": value, "editable": k in EDITABLE})
+        return items
+
+    def edit_fact(self, channel: str, user_id: object, fact: str, text: str | None) -> list[dict[str, Any]]:
+        """Change one fact from what the owner typed ("泽州", "是", "5.2亿，首次"), or remove it (text None).
+        Raises InputError with a plain message when the text cannot be read as that fact."""
+        key = self.session_key(channel, user_id)
+        with self._locks[key]:
+            session = self.sessions.get(key)
+            if text is None:
+                session.facts.pop(fact, None)
+                if fact == "agricultural":
+                    session.facts.pop("agricultural_inferred", None)
+            elif fact not in EDITABLE:
+                raise InputError("这一项只能删除，不能修改；可以在对话里直接告诉我新的情况。")
+            else:
+                session.facts.update(self._read_fact(fact, text.strip()[:100]))
+                if fact == "agricultural":
+                    session.facts.pop("agricultural_inferred", None)
+            self.sessions.save(session)
+        return self.facts(channel, user_id)
+
+    def clear_facts(self, channel: str, user_id: object) -> None:
+        """Forget what is known about the enterprise; the conversation's history stays."""
+        key = self.session_key(channel, user_id)
+        with self._locks[key]:
+            session = self.sessions.get(key)
+            session.facts.clear()
+            self.sessions.save(session)
+
+    def _read_fact(self, fact: str, text: str) -> dict[str, Any]:
+        gaz = getattr(self.assistant, "gaz", None)
+        if fact == "agricultural":
+            if re.fullmatch(r"(是|是的|涉农|是涉农企业|对|yes|true|1)", text, re.I):
+                return {"agricultural": True}
+            if re.fullmatch(r"(否|不是|非涉农|不涉农|不是涉农企业|no|false|0)", text, re.I):
+                return {"agricultural": False}
+            raise InputError("请选择“是”或“否”。")
+        if fact == "region":
+            if gaz is None:
+                return {"region": text} if text else {}
+            found = gaz.resolve(text) or gaz.find_in(text)
+            if found is None:
+                raise InputError(f"没有找到“{text}”这个地区，请写县（市、区）的名称，例如“泽州县”或“高平”。")
+            return {"region": found.name}
+        # revenue: read as the core reads it in a message ("5.2亿，首次达到")
+        from bot.nlu.slots import read_slots
+        today = self.assistant.today() if callable(getattr(self.assistant, "today", None)) else None
+        if gaz is None or today is None:
+            raise InputError("暂时不能修改营收，请在对话里直接告诉我。")
+        slots = read_slots("营收" + text, gaz, today)
+        if slots.revenue.current_yuan is None:
+            raise InputError("没看懂这个营收金额，请写成“5.2亿元”或“52000万元”，首次达到的请加上“首次”。")
+        return {"revenue": slots.revenue.as_dict()}
+
+    def history(self, channel: str, user_id: object) -> list[dict[str, Any]]:
+        """The turns of this conversation kept for the page (oldest first), while the session lives."""
+        return self.sessions.history(self.session_key(channel, user_id))
 
     def feedback(self, channel: str, user_id: object, question_id: int, value: int,
                  reason: str | None = None) -> bool | None:
@@ -178,12 +358,18 @@ class Runtime:
         """Re-read documents and rule tables, rebuild the index incrementally, swap in atomically.
         Questions keep being answered by the old assistant until the new one is ready."""
         with self._reload_lock:
-            new, report = self.assistant.reloaded()
+            old = self.assistant
+            new, report = old.reloaded()
+            self._install_hooks(new)
             self.assistant = new
             return report
 
     async def reload(self) -> dict:
         return await asyncio.to_thread(self.reload_sync)
+
+    def last_question(self, channel: str, user_id: object, within_seconds: float | None = None) -> int | None:
+        """The latest rateable question of this conversation (for feedback by reply keyword)."""
+        return self.qlog.last_question(self.session_key(channel, user_id), within_seconds)
 
     def close(self) -> None:
         self._stop_housekeeping.set()
@@ -191,3 +377,5 @@ class Runtime:
             self._housekeeping.join(timeout=10)
         self.sessions.close()
         self.qlog.close()
+        self.curated.close()
+        self.inbox.close()

@@ -31,6 +31,16 @@ def m002_dialogue_state(db):
     db["sessions"].add_column("state", str)
 
 
+@migrations()
+def m003_history(db):
+    # the turns of a conversation as the web page shows them, so a reload keeps the chat (web only)
+    db["history"].create({"id": int, "session": str, "ts": float, "question": str, "reply": str}, pk="id")
+    db["history"].create_index(["session", "id"])
+
+
+HISTORY_MAX = 100        # turns kept per conversation (the oldest are dropped)
+
+
 def _dumps(value) -> str:
     """JSON for a TEXT column. Readable Chinese normally; a lone surrogate (which UTF-8 cannot hold)
     makes it fall back to \\u escapes, which read back to the same value."""
@@ -76,8 +86,36 @@ class SessionStore:
                 "state": _dumps(session.state)}, pk="id")
 
     def delete(self, session_id: str) -> None:
+        """Forget a conversation: its facts and its history."""
         with self._lock:
-            self._db["sessions"].delete_where("id = ?", [session_id])
+            with self._db.conn:
+                self._db.execute("DELETE FROM sessions WHERE id = ?", [session_id])
+                self._db.execute("DELETE FROM history WHERE session = ?", [session_id])
+
+    # -- history (what the web page shows again after a reload)
+    def add_turn(self, session_id: str, question: str, reply: dict) -> None:
+        """Keep one turn: the question as typed and the reply as the page renders it (JSON)."""
+        with self._lock:
+            with self._db.conn:
+                self._db.execute("INSERT INTO history (session, ts, question, reply) VALUES (?, ?, ?, ?)",
+                                 [session_id, time.time(), question, _dumps(reply)])
+                self._db.execute("DELETE FROM history WHERE session = ? AND id NOT IN (SELECT id FROM history "
+                                 "WHERE session = ? ORDER BY id DESC LIMIT ?)", [session_id, session_id, HISTORY_MAX])
+
+    def history(self, session_id: str) -> list[dict]:
+        """The turns kept for a conversation, oldest first: [{"question", "reply", "ts"}]. Empty once the
+        session has expired."""
+        if not self._exists(session_id):
+            return []
+        with self._lock:
+            rows = self._db.execute("SELECT ts, question, reply FROM history WHERE session = ? ORDER BY id",
+                                    [session_id]).fetchall()
+        return [{"ts": ts, "question": q, "reply": json.loads(reply)} for ts, q, reply in rows]
+
+    def _exists(self, session_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT updated_at FROM sessions WHERE id = ?", [session_id]).fetchone()
+        return bool(row) and not (self.idle_seconds and time.time() - row[0] > self.idle_seconds)
 
     def purge_idle(self, now: float | None = None) -> int:
         """Delete the sessions idle for longer than `idle_seconds` (their facts too); returns how many."""
@@ -97,6 +135,8 @@ class SessionStore:
         with self._lock:
             with self._db.conn:
                 n = self._db.execute(f"DELETE FROM sessions WHERE {where}", args).rowcount
+                # a conversation's history goes with it
+                self._db.execute("DELETE FROM history WHERE session NOT IN (SELECT id FROM sessions)")
             if n:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return n

@@ -6,9 +6,14 @@
 
 Routes:
     GET  /               the chat page (bot/adapters/web/index.html), static files under /static/
-    POST /api/ask        {session_id?, question} -> the answer contract + question_id, session_id
+    GET  /clause/{id}    one clause of a policy document as a page (WeChat replies link to it)
+    POST /api/ask        {session_id?, question} -> the answer contract + parts, qtype, asked_for,
+                         staff_replies, question_id, session_id
     POST /api/feedback   {session_id, question_id, value: 1|-1, reason?} -> {ok: true}; 403 unless the
                          question was asked in that session
+    POST /api/history    {session_id} -> {turns: [{question, reply}], facts} (kept server-side per session)
+    POST /api/facts      {session_id, key?, value?, remove?, clear?} -> {facts: [{key, label, value, editable}]}
+    POST /api/reset      {session_id} -> {ok: true}: forget the conversation (facts and history)
     GET  /healthz        {ok: true}
     GET/POST /wechat     the WeChat Official Account endpoint (bot/adapters/wechat.py)
 
@@ -21,6 +26,7 @@ request within `web.header_timeout` seconds is closed.
 from __future__ import annotations
 
 import asyncio
+import html
 import hmac
 import json
 import logging
@@ -115,7 +121,7 @@ async def _errors_and_headers(request: web.Request, handler):
         response = _error(500, "抱歉，系统暂时无法回答，请稍后再试。")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.path == "/" or request.path.startswith("/static/"):
+    if request.path == "/" or request.path.startswith(("/static/", "/clause/")):
         response.headers.setdefault("Content-Security-Policy", CSP)
         # revalidate (Last-Modified): an updated chat.js — e.g. one that keeps the server's session id —
         # reaches browsers at once instead of after a heuristic cache lifetime
@@ -180,10 +186,87 @@ async def ask(request: web.Request) -> web.Response:
     if not issued_session_id(runtime, session_id):
         session_id = issue_session_id(runtime)      # a new conversation; the client keeps this id
     turn = await runtime.ask(CHANNEL, session_id, question)
-    body = turn.answer.to_dict()
-    body["question_id"] = turn.question_id
+    body = runtime.turn_payload(turn)
     body["session_id"] = session_id
     return web.json_response(body, dumps=_dumps)
+
+
+async def history(request: web.Request) -> web.Response:
+    """The conversation so far (the page shows it again after a reload) and the facts known."""
+    data = await _json_body(request)
+    runtime = request.app[RUNTIME_KEY]
+    session_id = data.get("session_id")
+    if not issued_session_id(runtime, session_id):
+        return web.json_response({"turns": [], "facts": []})
+    turns = await asyncio.to_thread(runtime.history, CHANNEL, session_id)
+    facts = await asyncio.to_thread(runtime.facts, CHANNEL, session_id)
+    return web.json_response({"turns": turns, "facts": facts}, dumps=_dumps)
+
+
+async def facts(request: web.Request) -> web.Response:
+    """The "what I know about your enterprise" panel: view (no other field), change one fact
+    (`key` + `value`), remove one (`key` + `remove: true`) or clear them all (`clear: true`)."""
+    from bot.errors import InputError
+    data = await _json_body(request)
+    runtime = request.app[RUNTIME_KEY]
+    session_id = data.get("session_id")
+    if not issued_session_id(runtime, session_id):
+        return web.json_response({"facts": []})
+    key, value = data.get("key"), data.get("value")
+    if data.get("clear") is True:
+        await asyncio.to_thread(runtime.clear_facts, CHANNEL, session_id)
+    elif key is not None:
+        if not isinstance(key, str) or not re.fullmatch(r"[a-z_]{1,40}", key):
+            return _error(400, BAD_REQUEST)
+        if data.get("remove") is True:
+            value = None
+        elif not isinstance(value, str) or not value.strip() or len(value) > 100:
+            return _error(400, "请填写新的内容（100字以内）。")
+        try:
+            await asyncio.to_thread(runtime.edit_fact, CHANNEL, session_id, key, value)
+        except InputError as e:
+            return _error(400, e.user_message)
+    items = await asyncio.to_thread(runtime.facts, CHANNEL, session_id)
+    return web.json_response({"facts": items}, dumps=_dumps)
+
+
+async def reset(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    runtime = request.app[RUNTIME_KEY]
+    session_id = data.get("session_id")
+    if issued_session_id(runtime, session_id):
+        await asyncio.to_thread(runtime.reset, CHANNEL, session_id)
+    return web.json_response({"ok": True})
+
+
+CLAUSE_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/chat.css"></head>
+<body class="clause-page"><main class="clause-doc">
+<p class="doc-title">{doc}</p><p class="doc-number">{number}</p>
+<h1>{heading}</h1><div class="clause-body">{text}</div>
+<p class="back"><a href="/">向政策助手提问</a></p>
+</main></body></html>
+"""
+
+
+async def clause_page(request: web.Request) -> web.Response:
+    """One clause by id, for links from chats that cannot show it (WeChat)."""
+    clause_id = request.match_info["clause_id"]
+    runtime = request.app[RUNTIME_KEY]
+    c = None
+    if len(clause_id) <= 120:
+        c = await asyncio.to_thread(runtime.citation, clause_id)
+    if c is None:
+        page = CLAUSE_PAGE.format(title="找不到这条条款", doc="", number="", heading="找不到这条条款",
+                                  text="可能文件已经更新。请回到对话重新提问。")
+        return web.Response(text=page, content_type="text/html", status=404)
+    e = lambda x: html.escape(x or "")  # noqa: E731
+    page = CLAUSE_PAGE.format(title=e(f"{c.number} {c.clause}"), doc=e(f"《{c.doc.strip('《》')}》" if c.doc else ""),
+                              number=e(c.number), heading=e(c.clause),
+                              text="".join(f"<p>{e(p)}</p>" for p in c.text.splitlines() if p.strip()))
+    return web.Response(text=page, content_type="text/html")
 
 
 async def feedback(request: web.Request) -> web.Response:
@@ -222,6 +305,10 @@ def create_app(runtime, config, *, wechat_client=None, wechat_passive_timeout: f
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/ask", ask)
     app.router.add_post("/api/feedback", feedback)
+    app.router.add_post("/api/history", history)
+    app.router.add_post("/api/facts", facts)
+    app.router.add_post("/api/reset", reset)
+    app.router.add_get("/clause/{clause_id:.+}", clause_page)
     app.router.add_static("/static/", WEB_DIR, show_index=False, follow_symlinks=False)
     if config.wechat_token:
         from bot.adapters import wechat
@@ -357,6 +444,23 @@ def _invalid_token() -> type[BaseException]:
         return type("_NoSuchError", (Exception,), {})
 
 
+def _with_address(config, host, port):
+    changes = {k: v for k, v in (("web_host", host), ("web_port", port)) if v is not None}
+    return config.with_(**changes) if changes else config
+
+
+@click.command(name="run")
+@click.option("--host", default=None, help="Address to listen on (default: web.host in config.yaml, 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Port to listen on (default: web.port in config.yaml, 8080).")
+@click.pass_context
+def run_command(ctx, host, port):
+    """Build what is missing, then start the assistant: the web chat (and Telegram when TELEGRAM_BOT_TOKEN
+    is set, WeChat at /wechat when WECHAT_TOKEN is set). Prints where each one is listening."""
+    from bot.cli import load
+    run_all(_with_address(load(ctx), host, port))
+
+
 @click.command(name="serve")
 @click.option("--host", default=None, help="Address to listen on (default: web.host in config.yaml, 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(0, 65535),
@@ -365,8 +469,4 @@ def _invalid_token() -> type[BaseException]:
 def command(ctx, host, port):
     """Serve the web chat, its JSON API and the WeChat endpoint (when WECHAT_TOKEN is set)."""
     from bot.cli import load
-    config = load(ctx)
-    changes = {k: v for k, v in (("web_host", host), ("web_port", port)) if v is not None}
-    if changes:
-        config = config.with_(**changes)
-    run_all(config, telegram=False)
+    run_all(_with_address(load(ctx), host, port), telegram=False)
