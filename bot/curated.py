@@ -248,3 +248,49 @@ class CuratedStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+# ---------------------------------------------------------------- for staff commands
+def open_store(config, kb=None) -> "CuratedStore":
+    """The curated answers of `config`'s data dir, their lapse checked against `kb` (default: the knowledge
+    base in service, read from disk; none built yet → nothing lapses)."""
+    if kb is None:
+        kb = load_kb(config)
+    from kb.regions import Gazetteer
+    gaz = Gazetteer.load()
+
+    def keys(text: str) -> tuple:
+        return default_keys(text) + tuple(sorted({r.name for r in gaz.find_all(text)}))
+    return CuratedStore(config.data_dir / "curated.sqlite", threshold=getattr(config, "curated_threshold", None)
+                        or THRESHOLD, lapsed=(lambda ids, hashes: lapse_reason(ids, hashes, kb)) if kb else None,
+                        keys=keys)
+
+
+def load_kb(config):
+    from kb.store import KnowledgeBase
+    try:
+        return KnowledgeBase.load(config.kb_db)
+    except Exception as e:      # not built yet, or unreadable: say so where it is used
+        log.info("no knowledge base to check curated answers against: %s", e)
+        return None
+
+
+def verify_listing(live_config, candidate_config) -> list[tuple[Curated, str, str]]:
+    """For `kb verify`: every curated answer with its state in the live knowledge base and in the
+    candidate (a retire/replace that makes one lapse shows as a change)."""
+    path = live_config.data_dir / "curated.sqlite"
+    if not path.exists():
+        return []
+    live_kb, cand_kb = load_kb(live_config), load_kb(candidate_config)
+    store = CuratedStore(path)
+    try:
+        out = []
+        for entry in store.list(include_retired=False):
+            states = []
+            for kb in (live_kb, cand_kb):
+                why = lapse_reason(entry.clause_ids, entry.clause_hashes, kb) if kb else None
+                states.append(f"lapsed: {why}" if why else ACTIVE)
+            out.append((entry, states[0], states[1]))
+        return out
+    finally:
+        store.close()

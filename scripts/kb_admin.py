@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bot.cli import load, plain_errors
 
@@ -276,9 +277,26 @@ def verify_cmd(ctx, documents, rules, questions):
     src_cfg = cfg.with_(rules_dir=rules) if rules else cfg
     cases = admin.golden_questions(questions)
     from tqdm import tqdm
+    from bot.curated import verify_listing
     with admin.candidate(src_cfg, use_candidate) as cand:
         with tqdm(total=2 * len(cases), desc="golden questions", file=sys.stderr, leave=False) as bar:
             changes = admin.verify(cfg, cand, questions, tick=lambda: bar.update(1))
+        curated = verify_listing(cfg, cand)
     _print_changes(changes)
-    if changes:
+    lapsing = _print_curated(curated)
+    if changes or lapsing:
         ctx.exit(1)
+
+
+def _print_curated(listing) -> int:
+    """Curated answers (`python -m bot answers`) and their state live and after the change; returns how
+    many the change would make lapse."""
+    if not listing:
+        return 0
+    t = Table(title=f"{len(listing)} curated answer(s)")
+    for col in ("id", "question", "cites", "live", "after the change"):
+        t.add_column(col, overflow="fold")
+    for e, live, after in listing:
+        t.add_row(str(e.id), Text(e.question), ", ".join(e.clause_ids) or "—", live, after)
+    out.print(t)
+    return sum(1 for _, live, after in listing if after != live and after != "active")
