@@ -26,6 +26,8 @@ class Config:
     top_k: int = 5
     rrf_k: int = 60
     sparse_weight: float = 1.0
+    sentence_weight: float = 1.0
+    heading_weight: float = 0.1
     candidates: int = 50
     passage_chars: int = 260
     timezone: str = "Asia/Shanghai"
@@ -126,6 +128,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             top_k=int(ret.get("top_k", 5)),
             rrf_k=int(ret.get("rrf_k", 60)),
             sparse_weight=float(ret.get("sparse_weight", 1.0)),
+            sentence_weight=float(ret.get("sentence_weight", 1.0)),
+            heading_weight=float(ret.get("heading_weight", 0.1)),
             candidates=int(ret.get("candidates", 50)),
             passage_chars=int(ret.get("passage_chars", 260)),
             timezone=ans.get("timezone", "Asia/Shanghai"),

@@ -49,7 +49,16 @@ class SentenceIndex:
 
     @property
     def max_idf(self) -> float:
-        return max(self.idf.values(), default=1.0)
+        return self._max_idf
+
+    def __post_init__(self):
+        self._max_idf = max(self.idf.values(), default=1.0)
+
+    def best_overlap(self, tokens: frozenset[str], clause_id: str) -> float:
+        """The weight of rare words the clause's best sentence shares with `tokens`."""
+        top = self._max_idf
+        return max((sum(self.idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) for t in tokens & st)
+                    for st in self.tokens.get(clause_id, ())), default=0.0)
 
     @staticmethod
     def build(clauses: list[tuple[str, str]], directory: Path) -> None:

@@ -29,7 +29,7 @@ from kb.documents import DocumentMeta
 from kb.parse import INDEXED_KINDS, Clause
 
 log = logging.getLogger(__name__)
-FORMAT = 3
+FORMAT = 4
 KEEP_BUILDS = 3
 
 

@@ -51,7 +51,7 @@ CONTACT = re.compile(r"^(?:负责人|承办人|联系人|联系电话|联系方�
 OFFICES = [re.compile(p) for p in (r"〔责任单位[：:](.+?)〕", r"（责任(?:单位|部门)[：:](.+?)）\s*$",
                                     r"^责任单位[：:](.+)$", r"（([^（）]*?牵头[^（）]*?分工负责)）")]
 MARKERS_BY_KIND = dict(MARKERS)
-INDEXED_KINDS = {"policy", "preamble", "annex", "name_list", "contact"}
+INDEXED_KINDS = {"policy", "preamble", "annex", "name_list", "contact", "cover"}   # a reply's cover names its proposer
 
 
 @dataclass

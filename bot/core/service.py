@@ -85,7 +85,8 @@ class Assistant:
         index = LoadedIndex.load(cur)
         gaz = Gazetteer.load()
         rules = load_rules(config.rules_dir, set(kb.clauses), gaz)
-        retriever = Retriever(kb, index, embedder, gaz, config.rrf_k, config.candidates, config.sparse_weight)
+        retriever = Retriever(kb, index, embedder, gaz, config.rrf_k, config.candidates, config.sparse_weight,
+                              config.sentence_weight, config.heading_weight)
         analyzer = Analyzer(load_model(config.cache_dir or config.data_dir / "cache", embedder), gaz,
                             lambda t: embedder.query(query_text(t)))
         return cls(config, kb, retriever, rules, gaz, today, index.manifest.build_id, analyzer)
