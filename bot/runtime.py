@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from bot.adapters.render import extra_lines
 from bot.config import Config
 from bot.core.hooks import HandoffMessage, Hooks
 from bot.core.service import Assistant
@@ -64,6 +65,7 @@ def answer_payload(answer: Answer) -> dict[str, Any]:
     body["parts"] = asdict(answer.parts) if answer.parts is not None else None
     body["qtype"] = answer.qtype or None
     body["asked_for"] = list(answer.asked_for)
+    body["extra"] = extra_lines(answer)        # lines the core added after the parts (e.g. 回复“留言”…)
     return body
 
 

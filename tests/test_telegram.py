@@ -13,8 +13,8 @@ import pytest
 
 from bot.adapters.telegram import APOLOGY, COMMON_QUESTIONS, REFUSAL, THANKS_REASON
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.fakes.telegram_support import (JC_39, WEBHOOK_SECRET, BotHarness, FakeAssistant, FakeKBAdmin,
-                                          make_config, make_runtime)
+from tests.fakes.telegram_support import (JC_39, LONG_SUGGESTION, WEBHOOK_SECRET, BotHarness, FakeAssistant,
+                                          FakeKBAdmin, make_config, make_runtime)
 
 OWNER, OTHER, THIRD, STAFF = 1001, 1002, 1003, 4242
 
@@ -107,7 +107,7 @@ async def test_whole_conversation(api, tg, mode):
     answer = await api.next_message(OWNER)
     assert "10万" in answer.text and "晋市政办〔2023〕39号" in answer.text
     assert answer.params["parse_mode"] == "HTML"
-    assert {b["text"] for b in answer.buttons} == {"📄 查看原文", "👍", "👎"}
+    assert [b["text"] for b in answer.buttons] == ["💬 这个找谁办？", f"💬 {LONG_SUGGESTION}", "📄 查看原文", "👍", "👎"]
 
     await api.send_text(OWNER, "/profile")
     profile = await api.next_message(OWNER)
@@ -115,6 +115,82 @@ async def test_whole_conversation(api, tg, mode):
     if mode == "webhook":
         assert api.webhook["url"] == tg.webhook_url and api.webhook["secret_token"] == WEBHOOK_SECRET
         assert not [m for m, _ in api.calls if m == "getUpdates"]
+
+
+async def test_answer_is_laid_out_in_html_with_bold_amounts_and_lists(api, tg):
+    await api.send_text(OWNER, "高平的企业，营收首次过了5亿，奖励多少")
+    answer = await api.next_message(OWNER)      # the fake server parses the HTML as Telegram does
+    html = answer.html
+    assert html.startswith("<b>高平市的企业营收首次突破5亿元，可获一次性奖励10万元。</b>\n")
+    assert "\n• 营收首次突破5亿元：一次性奖励<b>10万元</b>。" in html              # a list, the amount in bold
+    assert "• 营收达到10亿元另有20万元&lt;档&gt;。" in html                        # not paid here: not bold; escaped
+    assert "不重复奖补 &amp; 不叠加" in html and "<i>按您之前说的：高平市。</i>" in html
+    assert "<blockquote expandable><b>依据</b>：晋市政办〔2023〕39号 一、（二）。\n<b>责任单位</b>：市工信局" in html
+    assert "5亿元</b>" not in html                                              # a threshold, not an amount paid
+    assert "依据：晋市政办〔2023〕39号" in answer.text.replace("依据：", "依据：")
+
+
+async def test_clarify_choices_and_suggestions_are_buttons(api, tg, config):
+    await api.send_text(OWNER, "营收首次过了5亿，奖励多少")
+    clarify = await api.next_message(OWNER)
+    assert [b["text"] for b in clarify.buttons] == ["高平", "泽州", "阳城"]       # one row of short choices
+    assert len(clarify.params["reply_markup"]["inline_keyboard"]) == 1
+    await api.click(OWNER, clarify, "泽州")
+    answer = await api.next_message(OWNER)
+    assert "泽州县的企业" in answer.html and "<b>10万元</b>" in answer.html        # the choice was the answer
+    edited = await api.wait_for(lambda s: s.method == "editMessageReplyMarkup")
+    assert edited.buttons == []                                                  # a choice is made once
+    with sqlite3.connect(config.log_db) as db:
+        assert [r[0] for r in db.execute("SELECT question FROM questions ORDER BY id")] == \
+            ["营收首次过了5亿，奖励多少", "泽州"]
+
+    # a suggestion too long for the button's 64 bytes of data is kept by the bot under a token
+    data = answer.button(LONG_SUGGESTION)["callback_data"]
+    assert data.startswith("k:") and len(data.encode()) <= 64
+    assert answer.button("这个找谁办？")["callback_data"] == "q:这个找谁办？"
+    await api.click(OWNER, answer, LONG_SUGGESTION)
+    await api.next_message(OWNER)
+    with sqlite3.connect(config.log_db) as db:                                   # asked as if typed
+        assert db.execute("SELECT question FROM questions ORDER BY id DESC").fetchone()[0] == LONG_SUGGESTION
+    edited = await api.wait_for(lambda s: s.method == "editMessageReplyMarkup" and s.seq > edited.seq)
+    assert [b["text"] for b in edited.buttons] == ["📄 查看原文", "👍", "👎"]
+    await api.callback(OWNER, answer, "k:unknown-token")                          # e.g. after a restart
+    alert = await api.wait_for(lambda s: s.method == "answerCallbackQuery" and s.params.get("show_alert"))
+    assert "失效" in alert.params["text"]
+
+
+async def test_staff_get_a_notice_list_and_reply_and_the_owner_gets_the_reply(api, tg, tg_runtime, config):
+    import asyncio
+
+    from bot.core.hooks import HandoffMessage
+    key = tg_runtime.session_key("telegram", OWNER)
+    # what the core does at the end of the hand-off conversation (from the thread answering the question)
+    ref = await asyncio.to_thread(tg_runtime.hooks.inbox, HandoffMessage(
+        key, "技改补贴 <怎么> 申请？", ["营收5亿奖励多少"], "13812345678", "高平市", "市工信局"))
+    notice = await api.next_message(STAFF)
+    assert f"【{ref}】" in notice.text and "技改补贴 <怎么> 申请？" in notice.text and "13812345678" in notice.text
+    assert f"/reply {ref}" in notice.text
+    assert api.messages_to(OWNER) == []                                          # owners get no notice
+
+    await api.send_text(OWNER, "/inbox")
+    assert (await api.next_message(OWNER)).text == REFUSAL
+    await api.send_text(STAFF, "/inbox")
+    listing = await api.next_message(STAFF)
+    assert ref in listing.text and "高平市" in listing.text
+    await api.send_text(STAFF, "/reply")
+    assert "用法" in (await api.next_message(STAFF)).text
+    await api.send_text(STAFF, "/reply 999 不存在")
+    assert "没有编号" in (await api.next_message(STAFF)).text
+    await api.send_text(STAFF, f"/reply {ref} 请带营收证明到市工信局办理。")
+    assert "已回复" in (await api.next_message(STAFF)).text
+    assert tg_runtime.inbox.get(int(ref)).answered_by == f"telegram:{STAFF}"
+
+    await api.send_text(OWNER, "高平营收6亿，奖励多少")
+    reply = await api.next_message(OWNER)
+    assert f"工作人员回复（留言编号 {ref}）" in reply.text and "请带营收证明到市工信局办理。" in reply.text
+    assert "10万" in (await api.next_message(OWNER)).text
+    await api.send_text(OWNER, "高平营收6亿，奖励多少")
+    assert "10万" in (await api.next_message(OWNER)).text                         # the reply is given once
 
 
 async def test_common_question_button_asks_it(api, tg):
@@ -152,13 +228,20 @@ async def test_feedback_up_and_down_with_reason(api, tg, config):
 
     await api.click(OWNER, first, "👍")
     edited = await api.wait_for(lambda s: s.method == "editMessageReplyMarkup")
-    assert [b["text"] for b in edited.buttons] == ["📄 查看原文"]   # voted: the 👍/👎 row is gone
+    # voted: the 👍/👎 row becomes the vote cast; the suggestions stay
+    assert [b["text"] for b in edited.buttons] == ["💬 这个找谁办？", f"💬 {LONG_SUGGESTION}", "📄 查看原文",
+                                                   "✅ 您的评价：👍 有用"]
     row = log_row(config, question_id_of(first))
     assert row["feedback"] == 1 and row["feedback_reason"] is None
 
     await api.click(OWNER, second, "👎")
     prompt = await api.next_message(OWNER)
     assert "哪里不对" in prompt.text
+    edited = await api.wait_for(lambda s: s.method == "editMessageReplyMarkup" and s.seq > edited.seq)
+    assert [b["text"] for b in edited.buttons][-1] == "✅ 您的评价：👎 没用"
+    await api.callback(OWNER, second, "v:done")                   # pressing the vote cast: nothing new
+    ack = await api.wait_for(lambda s: s.method == "answerCallbackQuery" and "已收到" in s.params.get("text", ""))
+    assert ack
     await api.send_text(OWNER, "金额 & 条款<对不上>")
     assert (await api.next_message(OWNER)).text == THANKS_REASON
     row = log_row(config, question_id_of(second))
@@ -313,6 +396,48 @@ async def test_restart_mid_conversation_keeps_the_facts(api, config, fake_assist
         await second.stop()
         second.runtime.close()
     assert second.errors == []
+
+
+# ---------------------------------------------------------------------------------------------- running it
+
+@pytest.mark.parametrize("webhook", [False, True])
+async def test_run_bot_prints_where_it_is(api, config, fake_assistant, webhook):
+    import asyncio
+    import io
+
+    from bot.adapters.telegram import run_bot
+    from tests.fakes.telegram_support import free_port
+    runtime = make_runtime(config, fake_assistant)
+    out, stop = io.StringIO(), asyncio.Event()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/tg/hook" if webhook else None
+    task = asyncio.create_task(run_bot(config, runtime, webhook_url=url, secret_token=WEBHOOK_SECRET,
+                                       listen="127.0.0.1", port=port, stop=stop, out=out, base_url=api.base_url,
+                                       base_file_url=api.base_file_url, token=api.token, rate_limiter=False))
+    try:
+        if webhook:                              # updates go to the webhook only once it is set
+            await api.wait_call("setWebhook")
+        await api.send_text(OWNER, "高平营收6亿，奖励多少")
+        assert "10万" in (await api.next_message(OWNER)).text
+        line = out.getvalue()
+        if webhook:
+            assert line == f"Telegram bot @pz_policy_test_bot: webhook {url} (listening on " \
+                           f"http://127.0.0.1:{port}/tg/hook, Bot API 127.0.0.1:{api.port})\n"
+        else:
+            assert line == f"Telegram bot @pz_policy_test_bot: polling http://127.0.0.1:{api.port}\n"
+        assert api.token not in line
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        runtime.close()
+
+
+def test_telegram_command_help():
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    res = CliRunner().invoke(main, ["telegram", "--help"])
+    assert res.exit_code == 0 and "--webhook" in res.output and "Prints where it is" in res.output
 
 
 # ---------------------------------------------------------------------------------------------- webhook

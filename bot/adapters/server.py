@@ -394,10 +394,11 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
         if config.wechat_token:
             print(f"WeChat endpoint: {url}wechat", file=out, flush=True)
         if telegram and config.telegram_token:
-            from bot.adapters.telegram import build_application, start_application
-            tg_app = build_application(config, runtime)
-            await start_application(tg_app)   # also sets the command menu and the updates fetched
-            print("Telegram bot: polling", file=out, flush=True)
+            from bot.adapters import telegram as tg
+            tg_app = tg.build_application(config, runtime)
+            await tg.start_application(tg_app)   # also sets the command menu and the updates fetched
+            describe = getattr(tg, "describe_running", None)
+            print(describe(tg_app) if describe else "Telegram bot: polling", file=out, flush=True)
         await stop.wait()
     finally:
         if tg_app is not None:

@@ -4,13 +4,17 @@ Nothing about retrieval or rules lives here. `build_application(config, runtime)
 `Application` with every handler registered; `python -m bot telegram` runs it (long polling, or
 `--webhook URL`). Any Bot-API-compatible server works through `TELEGRAM_API_BASE_URL`.
 
-Owners: /start (greeting + common questions), /help, /reset, /profile, any text → the answer, with
-"查看原文" and 👍 / 👎 buttons (👎 asks for an optional reason: the next text message).
-Staff (`Config.staff_ids`): /reload, /stats, and sending a .txt/.docx/.pdf adds it to the knowledge
-base after a confirmation.
+Owners: /start (greeting + common questions), /help, /reset, /profile, any text → the answer, laid out
+from its parts (`bot.adapters.render.telegram_html`: status first, the direct answer and the amounts in
+bold, details as a list, 依据 / 责任单位 in an expandable quote), with buttons for the answers to a
+follow-up question (county, 涉农 yes/no) and for suggested next questions, "查看原文" and 👍 / 👎 (👎 asks
+for an optional reason: the next text message; after a vote the two buttons become the vote cast).
+Staff (`Config.staff_ids`): /reload, /stats, /inbox and /reply REF TEXT (messages owners left for a
+person; staff get a notice when one lands), and sending a .txt/.docx/.pdf adds it to the knowledge base
+after a confirmation.
 
-Messages use HTML parse mode and every piece of text is escaped (`bot.adapters.text`); there is no
-markup in replies, so nothing user-derived can ever be read as HTML.
+Messages use HTML parse mode and every piece of text from the answer or the user is escaped
+(`bot.adapters.text`); the only markup is the layout's own tags.
 
 👍 / 👎 (callback data `f:<1|0>:<question id>`) count only from the user who asked that question (the
 Telegram conversation the question was logged under); a vote on anyone else's question — a forged
@@ -26,7 +30,7 @@ import math
 import re
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -41,7 +45,8 @@ from telegram.ext import (AIORateLimiter, Application, BaseRateLimiter, BaseUpda
                           CallbackQueryHandler, CommandHandler, ContextTypes, Defaults,
                           MessageHandler, filters)
 
-from bot.adapters.text import escape, split_message
+from bot.adapters.render import telegram_html
+from bot.adapters.text import escape, split_message, utf16_len
 from bot.config import Config
 from bot.core.types import CLARIFY, Answer, Citation
 from bot.errors import BotError, ConfigError, KBError
@@ -54,6 +59,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 BOT_DATA_KEY = "policy_bot"
 CALLBACK_DATA_MAX = 64          # bytes, Telegram's limit for callback_data
+TELEGRAM_LIMIT = 4096           # visible characters (UTF-16 code units) of one message
+ASKS_KEPT = 10_000              # questions behind buttons whose text does not fit the callback data
 UPLOAD_SUFFIXES = (".txt", ".docx", ".pdf")
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024   # the Bot API's getFile limit
 TYPING_EVERY = 4.5              # a chat action shows for about 5 s
@@ -77,10 +84,12 @@ HELP = (
     "/profile 查看我记住的企业信息\n"
     "/reset 清除这些信息，重新开始\n"
     "/help 显示本说明\n\n"
-    "回答下方：“查看原文”显示依据条款的原文；👍 / 👎 告诉我们回答好不好。"
+    "回答下方：“查看原文”显示依据条款的原文；👍 / 👎 告诉我们回答好不好。\n"
+    "需要工作人员解答的话，发送“留言”。"
 )
 STAFF_HELP = (
-    "\n\n工作人员：/reload 重新加载文件和规则表；/stats 近7天统计；"
+    "\n\n工作人员：/reload 重新加载文件和规则表；/stats 近7天统计；/inbox 待回复的留言；"
+    "/reply 留言编号 回复内容（用户下次发消息时收到）；"
     "直接发送 .txt、.docx 或 .pdf 文件可添加到知识库（需确认）。"
 )
 APOLOGY = "抱歉，处理您的消息时出了点问题，请稍后再试。"
@@ -195,9 +204,33 @@ def callback_fits(data: str) -> bool:
     return 1 <= len(data.encode("utf-8")) <= CALLBACK_DATA_MAX
 
 
-def answer_keyboard(answer: Answer, question_id: int | None) -> InlineKeyboardMarkup | None:
-    """查看原文 (one button per cited clause, at most 3) and 👍 / 👎 under an answer."""
+def text_button(label: str, text: str, token_for: Callable[[str], str] | None = None) -> InlineKeyboardButton | None:
+    """A button that asks `text` as if the user had typed it: `q:<text>` when it fits Telegram's 64 bytes,
+    else `k:<token>` (the text kept by the bot under a short token), else none."""
+    if callback_fits(f"q:{text}"):
+        return InlineKeyboardButton(label, callback_data=f"q:{text}")
+    if token_for is not None:
+        return InlineKeyboardButton(label, callback_data=f"k:{token_for(text)}")
+    return None
+
+
+def answer_keyboard(answer: Answer, question_id: int | None,
+                    token_for: Callable[[str], str] | None = None) -> InlineKeyboardMarkup | None:
+    """Under an answer: the answers to its follow-up question (choices), suggested next questions,
+    查看原文 (one button per cited clause, at most 3) and 👍 / 👎."""
     rows: list[list[InlineKeyboardButton]] = []
+    parts = answer.parts
+    if parts is not None and parts.choices:
+        buttons = [b for b in (text_button(c, c, token_for) for c in parts.choices[:8]) if b]
+        short = all(len(c) <= 6 for c in parts.choices[:8])
+        width = 3 if short else 1
+        rows += [buttons[i:i + width] for i in range(0, len(buttons), width)]
+    if parts is not None and parts.suggestions:
+        chosen = set(parts.choices)
+        for sug in [x for x in parts.suggestions if x not in chosen][:3]:
+            b = text_button("💬 " + sug, sug, token_for)
+            if b:
+                rows.append([b])
     seen: list[str] = []
     for c in answer.citations:
         if c.clause_id and c.clause_id not in seen and callback_fits(f"c:{c.clause_id}"):
@@ -214,12 +247,31 @@ def answer_keyboard(answer: Answer, question_id: int | None) -> InlineKeyboardMa
     return InlineKeyboardMarkup(rows) if rows else None
 
 
+def _is_vote(b: InlineKeyboardButton) -> bool:
+    return (b.callback_data or "").startswith(("f:", "v:"))
+
+
 def without_feedback(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
-    """The same keyboard with the 👍 / 👎 row removed (after a vote)."""
+    """The same keyboard with the 👍 / 👎 row removed."""
+    if markup is None:
+        return None
+    rows = [row for row in markup.inline_keyboard if not any(_is_vote(b) for b in row)]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def voted(markup: InlineKeyboardMarkup | None, up: bool) -> InlineKeyboardMarkup:
+    """The keyboard after a vote: the 👍 / 👎 row becomes the vote cast (a button that does nothing)."""
+    rows = list(without_feedback(markup).inline_keyboard) if without_feedback(markup) else []
+    rows.append([InlineKeyboardButton("✅ 您的评价：👍 有用" if up else "✅ 您的评价：👎 没用", callback_data="v:done")])
+    return InlineKeyboardMarkup(rows)
+
+
+def without_asks(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
+    """The keyboard without the choice / suggestion buttons (after one was pressed)."""
     if markup is None:
         return None
     rows = [row for row in markup.inline_keyboard
-            if not any((b.callback_data or "").startswith("f:") for b in row)]
+            if not any((b.callback_data or "").startswith(("q:", "k:")) for b in row)]
     return InlineKeyboardMarkup(rows) if rows else None
 
 
@@ -242,6 +294,21 @@ def format_stats(s: dict) -> str:
         lines.append(title if rows else title + "无")
         lines += [f"{i}. {q}（{n} 次）" for i, (q, n) in enumerate(rows, 1)]
     return "\n".join(lines)
+
+
+def format_inbox(m) -> str:
+    """One inbox message for staff (bot.inbox.Message)."""
+    where = "，".join(x for x in (m.channel, m.region, f"转{m.office}" if m.office else "") if x)
+    lines = [f"【{m.ref}】{where}", m.message]
+    if m.context:
+        lines.append("此前问过：" + "；".join(m.context[-3:]))
+    lines.append(f"联系方式：{m.contact}" if m.contact else "未留联系方式（答复会在对话中给用户）")
+    return "\n".join(lines)
+
+
+def visible_text(html_text: str) -> str:
+    import html as _html
+    return _html.unescape(re.sub(r"<[^>]+>", "", html_text))
 
 
 def format_report(report: dict | None) -> str:
@@ -296,6 +363,8 @@ class PolicyBot:
         self.limiter = RateLimiter(config.rate_limit_messages, config.rate_limit_seconds, clock)
         self.reason_wanted: dict[int, int] = {}         # user id → question id awaiting a 👎 reason
         self.uploads: dict[str, PendingUpload] = {}     # token → staged upload awaiting confirmation
+        self.asks: OrderedDict[str, str] = OrderedDict()   # token → a button's question too long for its data
+        self.loop: asyncio.AbstractEventLoop | None = None  # set when the application starts
         self._kb_admin = kb_admin
         self.upload_dir = config.data_dir / "uploads"
 
@@ -309,6 +378,8 @@ class PolicyBot:
         app.add_handler(CommandHandler("skip", self.on_skip, filters=msg))
         app.add_handler(CommandHandler("reload", self.on_reload, filters=msg))
         app.add_handler(CommandHandler("stats", self.on_stats, filters=msg))
+        app.add_handler(CommandHandler("inbox", self.on_inbox, filters=msg))
+        app.add_handler(CommandHandler("reply", self.on_reply, filters=msg))
         app.add_handler(MessageHandler(msg & filters.COMMAND, self.on_unknown_command))
         app.add_handler(MessageHandler(msg & filters.Document.ALL, self.on_document))
         app.add_handler(MessageHandler(msg & filters.TEXT, self.on_text))
@@ -410,15 +481,33 @@ class PolicyBot:
             typing.cancel()
         await self.send_answer(bot, chat_id, turn)
 
+    def token_for(self, text: str) -> str:
+        """A short token for a button whose question does not fit its 64-byte data (kept in memory; a
+        button pressed after a restart asks the user to type the question)."""
+        token = secrets.token_urlsafe(9)
+        self.asks[token] = text
+        while len(self.asks) > ASKS_KEPT:
+            self.asks.popitem(last=False)
+        return token
+
     async def send_answer(self, bot, chat_id: int, turn: "Turn") -> None:
-        await self.send_text(bot, chat_id, turn.answer.answer, answer_keyboard(turn.answer, turn.question_id))
+        for m in turn.staff_replies:
+            await self.send_text(bot, chat_id, f"📨 工作人员回复（留言编号 {m.ref}）：\n{m.reply}")
+        answer = turn.answer
+        markup = answer_keyboard(answer, turn.question_id, self.token_for)
+        if answer.parts is not None:
+            body = telegram_html(answer)
+            if utf16_len(visible_text(body)) <= TELEGRAM_LIMIT:
+                await bot.send_message(chat_id, body, reply_markup=markup)
+                return
+        await self.send_text(bot, chat_id, answer.answer, markup)   # too long for one message: plain pieces
 
     # -- buttons
     async def on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         kind, _, rest = (query.data or "").partition(":")
         handler = {"a": self._cb_ask, "c": self._cb_citation, "f": self._cb_feedback,
-                   "u": self._cb_upload}.get(kind)
+                   "u": self._cb_upload, "q": self._cb_text, "k": self._cb_text, "v": self._cb_noop}.get(kind)
         if handler is None:
             await query.answer()
             return
@@ -431,6 +520,26 @@ class PolicyBot:
         except (ValueError, IndexError):
             return
         await self.answer_question(context.bot, update.effective_chat.id, update.effective_user.id, question)
+
+    async def _cb_text(self, update: Update, context, rest: str) -> None:
+        """A clarify choice or a suggested question: asked as if the user had typed it."""
+        query = update.callback_query
+        kind = (query.data or "")[:1]
+        text = rest if kind == "q" else self.asks.get(rest)
+        if not text:
+            await query.answer("这个按钮已失效，请直接输入您的问题。", show_alert=True)
+            return
+        await query.answer()
+        message = query.message
+        if message is not None and getattr(message, "reply_markup", None) is not None:
+            try:    # a choice is made once: the choice and suggestion buttons go
+                await query.edit_message_reply_markup(without_asks(message.reply_markup))
+            except TelegramError as e:
+                log.info("could not remove the choice buttons: %s", e)
+        await self.answer_question(context.bot, update.effective_chat.id, update.effective_user.id, text)
+
+    async def _cb_noop(self, update: Update, context, rest: str) -> None:
+        await update.callback_query.answer("已收到您的评价，谢谢！")
 
     async def _cb_citation(self, update: Update, context, clause_id: str) -> None:
         await update.callback_query.answer()
@@ -454,11 +563,11 @@ class PolicyBot:
             return
         await query.answer(THANKS if stored else FEEDBACK_FAILED)
         message = query.message
-        if message is not None and getattr(message, "reply_markup", None) is not None:
-            try:
-                await query.edit_message_reply_markup(without_feedback(message.reply_markup))
+        if stored and message is not None and getattr(message, "reply_markup", None) is not None:
+            try:       # the 👍 / 👎 buttons become the vote cast
+                await query.edit_message_reply_markup(voted(message.reply_markup, up))
             except TelegramError as e:   # e.g. the message is too old to edit: not worth an apology
-                log.info("could not remove the feedback buttons: %s", e)
+                log.info("could not replace the feedback buttons: %s", e)
         if not up and stored:
             self.reason_wanted[user.id] = qid
             await context.bot.send_message(update.effective_chat.id, escape(REASON_PROMPT),
@@ -485,6 +594,46 @@ class PolicyBot:
             return
         stats = await asyncio.to_thread(self.runtime.qlog.stats, 7)
         await self.send_text(context.bot, update.effective_chat.id, format_stats(stats))
+
+    async def on_inbox(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not self.is_staff(update.effective_user):
+            await self.refuse(update, "/inbox")
+            return
+        messages = await asyncio.to_thread(self.runtime.inbox.list, "open", 20)
+        if not messages:
+            await self.send_text(context.bot, update.effective_chat.id, "没有待回复的留言。")
+            return
+        text = f"待回复的留言 {len(messages)} 条（最新在前）：\n\n" + "\n\n".join(format_inbox(m) for m in messages)
+        await self.send_text(context.bot, update.effective_chat.id,
+                             text + "\n\n回复：/reply 留言编号 回复内容")
+
+    async def on_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reply 000042 回复内容: the owner gets it the next time they write."""
+        from bot.inbox import parse_reference
+        user = update.effective_user
+        if not self.is_staff(user):
+            await self.refuse(update, "/reply")
+            return
+        chat_id = update.effective_chat.id
+        parts = (update.message.text or "").split(maxsplit=2)
+        ref = parse_reference(parts[1]) if len(parts) > 1 else None
+        if ref is None or len(parts) < 3 or not parts[2].strip():
+            await self.send_text(context.bot, chat_id, "用法：/reply 留言编号 回复内容，例如 /reply 000042 请带营收证明到市工信局办理。")
+            return
+        stored = await asyncio.to_thread(self.runtime.inbox.answer, ref, parts[2].strip(), f"telegram:{user.id}")
+        if not stored:
+            await self.send_text(context.bot, chat_id, f"没有编号为 {parts[1]} 的留言。")
+            return
+        await self.send_text(context.bot, chat_id, f"✅ 已回复留言 {ref:06d}：用户下次发消息时会收到。")
+
+    async def notify_staff(self, bot, message) -> None:
+        """Tell every staff member that a message for a person has landed."""
+        text = "📨 新留言\n" + format_inbox(message) + f"\n\n回复：/reply {message.ref} 回复内容"
+        for staff_id in sorted(self.config.staff_ids):
+            try:
+                await self.send_text(bot, staff_id, text)
+            except TelegramError as e:
+                log.warning("could not notify staff member %s of message %s: %s", staff_id, message.ref, e)
 
     def kb_admin(self):
         """The knowledge-base admin API (kb/admin.py), loaded when first needed."""
@@ -643,6 +792,20 @@ async def _post_init(app: Application) -> None:
         await app.bot.set_my_commands(BOT_COMMANDS)
     except TelegramError as e:
         log.warning("could not set the command menu: %s", e)
+    policy_bot: PolicyBot = app.bot_data[BOT_DATA_KEY]
+    policy_bot.loop = asyncio.get_running_loop()
+    if policy_bot.config.staff_ids and app.bot_data.get(LISTENER_KEY) is None:
+        def on_message(message) -> None:
+            """Called from the thread answering the question: hand the notice to the bot's loop."""
+            loop = policy_bot.loop
+            if loop is not None and not loop.is_closed():
+                asyncio.run_coroutine_threadsafe(policy_bot.notify_staff(app.bot, message), loop)
+        policy_bot.runtime.inbox_listeners.append(on_message)
+        app.bot_data[LISTENER_KEY] = on_message
+
+
+LISTENER_KEY = "inbox_listener"
+API_BASE_KEY = "api_base_url"
 
 
 def build_application(config: Config, runtime: "Runtime", *, base_url: str | None = None,
@@ -674,6 +837,7 @@ def build_application(config: Config, runtime: "Runtime", *, base_url: str | Non
     app = builder.build()
     policy_bot = PolicyBot(config, runtime, kb_admin=kb_admin)
     app.bot_data[BOT_DATA_KEY] = policy_bot
+    app.bot_data[API_BASE_KEY] = base_url
     policy_bot.register(app)
     return app
 
@@ -700,6 +864,12 @@ async def start_application(app: Application, *, webhook_url: str | None = None,
 
 async def stop_application(app: Application) -> None:
     """Undo `start_application`: stop fetching updates, finish the handlers running, close the bot."""
+    listener = app.bot_data.pop(LISTENER_KEY, None)
+    if listener is not None:
+        try:
+            app.bot_data[BOT_DATA_KEY].runtime.inbox_listeners.remove(listener)
+        except ValueError:
+            pass
     if app.updater and app.updater.running:
         await app.updater.stop()
     if app.running:
@@ -707,7 +877,51 @@ async def stop_application(app: Application) -> None:
     await app.shutdown()
 
 
-@click.command(help="Run the Telegram bot (long polling, or --webhook URL).")
+def describe_running(app, webhook_url: str | None = None, listen: str | None = None, port: int | None = None) -> str:
+    """Where the bot is: "Telegram bot @name: polling api.telegram.org" or the webhook and local address.
+    Never the token."""
+    bot = getattr(app, "bot", None)
+    name = getattr(bot, "username", None) if bot is not None else None
+    who = f"Telegram bot @{name}" if name else "Telegram bot"
+    data = getattr(app, "bot_data", None) or {}
+    api = urlparse(data.get(API_BASE_KEY) or "https://api.telegram.org/bot")
+    if webhook_url:
+        path = urlparse(webhook_url).path or "/"
+        return f"{who}: webhook {webhook_url} (listening on http://{listen}:{port}{path}, Bot API {api.netloc})"
+    return f"{who}: polling {api.scheme}://{api.netloc}"
+
+
+async def run_bot(config: Config, runtime: "Runtime", *, webhook_url: str | None = None,
+                  secret_token: str | None = None, listen: str = "127.0.0.1", port: int = 8443,
+                  stop: asyncio.Event | None = None, out=None, **build_kw) -> None:
+    """`python -m bot telegram`: start the bot, print where it is (stdout), run until `stop` is set or
+    SIGINT/SIGTERM, then stop cleanly."""
+    import signal
+    import sys
+    out = out or sys.stdout
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    app = build_application(config, runtime, **build_kw)
+    try:
+        await start_application(app, webhook_url=webhook_url, secret_token=secret_token, listen=listen, port=port)
+        try:
+            print(describe_running(app, webhook_url, listen, port), file=out, flush=True)
+            await stop.wait()
+        finally:
+            await stop_application(app)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+@click.command(help="Run the Telegram bot (long polling, or --webhook URL). Prints where it is when up.")
 @click.option("--webhook", "webhook_url", metavar="URL",
               help="Receive updates by webhook at this public HTTPS URL instead of long polling.")
 @click.option("--webhook-secret", envvar="TELEGRAM_WEBHOOK_SECRET", metavar="TOKEN",
@@ -735,16 +949,16 @@ def command(ctx, webhook_url, webhook_secret, listen, port):
         raise click.ClickException(str(e) or e.user_message)
     runtime.start_housekeeping()      # expired sessions are purged on a schedule
     try:
-        app = build_application(config, runtime)
-        if webhook_url:
-            app.run_webhook(listen=listen, port=port, url_path=urlparse(webhook_url).path.lstrip("/"),
-                            webhook_url=webhook_url, secret_token=webhook_secret or secrets.token_urlsafe(32),
-                            allowed_updates=ALLOWED_UPDATES)
-        else:
-            app.run_polling(allowed_updates=ALLOWED_UPDATES)
+        asyncio.run(run_bot(config, runtime, webhook_url=webhook_url,
+                            secret_token=(webhook_secret or secrets.token_urlsafe(32)) if webhook_url else None,
+                            listen=listen, port=port))
+    except KeyboardInterrupt:
+        pass
     except InvalidToken as e:
         # its message quotes the token: say what is wrong without it
         raise click.ClickException("Telegram refused the bot token (TELEGRAM_BOT_TOKEN): check it with "
                                    "@BotFather") from e
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {listen}:{port}: {e.strerror or e}") from e
     finally:
         runtime.close()

@@ -277,6 +277,19 @@ class FakeBotAPI:
                     await self._changed.wait()
         return await asyncio.wait_for(scan(), timeout or self.default_wait)
 
+    async def wait_call(self, method: str, timeout: float | None = None) -> dict:
+        """The parameters of the first call of Bot API `method` the bot made (handled); waits for it."""
+        async def scan() -> dict:
+            async with self._changed:
+                while True:
+                    for m, params in self.calls:
+                        if m == method:
+                            return params
+                    if self._closing:
+                        raise AssertionError("fake Bot API closed while waiting")
+                    await self._changed.wait()
+        return await asyncio.wait_for(scan(), timeout or self.default_wait)
+
     async def next_message(self, chat_id: int, timeout: float | None = None) -> Sent:
         """The next message sent to `chat_id` that this test has not yet taken (sendMessage only)."""
         cursor = self._cursors.get(chat_id, 0)
@@ -320,6 +333,8 @@ class FakeBotAPI:
             result = await handler(params)
         except ApiError as e:
             return _error(e.code, e.description)
+        finally:
+            await self._notify()          # wakes wait_call: the method has been handled
         return web.json_response({"ok": True, "result": result})
 
     async def _record(self, method: str, chat_id: int | None, params: dict, message: dict | None = None) -> Sent:

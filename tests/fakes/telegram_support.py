@@ -13,7 +13,8 @@ import yaml
 
 from bot.adapters.telegram import build_application, start_application, stop_application
 from bot.config import Config, load_config
-from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Citation, Reward, Session
+from bot.core.compose import answer as composed
+from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Citation, Parts, Reward, Session
 from bot.errors import KBError
 from bot.qlog import QuestionLog
 from bot.runtime import Runtime
@@ -31,6 +32,8 @@ JC_39 = Citation(
 REGIONS = {"高平": "高平市", "泽州": "泽州县", "阳城": "阳城县", "陵川": "陵川县", "沁水": "沁水县",
            "城区": "晋城市城区"}
 LONG_SENTENCE = "专业镇企业申报奖励时，应当如实填写营业收入、纳税和用工情况，并附上年度财务报表。"
+LONG_SUGGESTION = "如果我们是涉农企业，营收首次突破10亿元，能拿多少奖励呢？"     # too long for callback data
+CHOICES = ["高平", "泽州", "阳城"]
 
 
 class FakeAssistant:
@@ -77,13 +80,23 @@ class FakeAssistant:
             missing = [f for f in ("region", "revenue_yi") if f not in session.facts]
             if missing:
                 session.pending = {"question": question}
+                if missing == ["region"]:      # like the core: buttons when only the county is missing
+                    return composed(Parts(headline="请问贵企业在哪个县（市、区）？", choices=CHOICES), CLARIFY,
+                                    asked_for=missing)
                 return Answer(CLARIFY, "请问贵企业在哪个县（市、区）？上一年营业收入是多少？", asked_for=missing)
             session.pending = None
             if session.facts["revenue_yi"] >= 5:
-                return Answer(ANSWERED, f"{session.facts['region']}的企业营收首次突破5亿元，可获一次性奖励10万元。"
-                                        f"依据：晋市政办〔2023〕39号 一、（二）。",
-                              citations=[JC_39], rewards=[Reward("营收首次突破5亿元", 100000, "晋市政办〔2023〕39号")],
-                              total_yuan=100000, rule_ids=["jc39-revenue-5e8"])
+                # laid out in parts, as the core does
+                parts = Parts(headline=f"{session.facts['region']}的企业营收首次突破5亿元，可获一次性奖励10万元。",
+                              body=["· 营收首次突破5亿元：一次性奖励10万元。", "· 营收达到10亿元另有20万元<档>。"],
+                              notes=["注意：与其他同类政策不重复奖补 & 不叠加。"],
+                              assumptions=["按您之前说的：" + session.facts["region"]],
+                              source="依据：晋市政办〔2023〕39号 一、（二）。",
+                              offices="责任单位：市工信局。咨询电话：0356-2218792。",
+                              suggestions=["这个找谁办？", LONG_SUGGESTION])
+                return composed(parts, ANSWERED, citations=[JC_39],
+                                rewards=[Reward("营收首次突破5亿元", 100000, "晋市政办〔2023〕39号")],
+                                total_yuan=100000, rule_ids=["jc39-revenue-5e8"])
             return Answer(ANSWERED, "营收未达到5亿元，暂不符合该项奖励条件。", citations=[JC_39])
         return Answer(NOT_FOUND, f"抱歉，现有文件中没有找到关于“{question}”的规定。")
 

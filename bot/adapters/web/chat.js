@@ -211,6 +211,7 @@
     }
     (p.notes || []).forEach(function (n) { bubble.appendChild(el("p", "note", n)); });
     (p.assumptions || []).forEach(function (a) { bubble.appendChild(el("p", "assumption", a)); });
+    (data.extra || []).forEach(function (x) { bubble.appendChild(el("p", "note", x)); });
     if (p.choices && p.choices.length) bubble.appendChild(choiceButtons(p.choices));
     if (p.source || (data.citations || []).length) {
       bubble.appendChild(fold("source", "依据", function (d) {
