@@ -53,6 +53,9 @@ class Config:
     log_salt: str = ""          # PZ_LOG_SALT, the old name of PZ_LOG_KEY (still accepted as the key)
     log_key: str = ""           # PZ_LOG_KEY (else PZ_LOG_SALT): the pseudonym key; else read from log_key_file
     log_key_file: Path | None = None    # PZ_LOG_KEY_FILE / question_log.key_file; default <data>/log.key
+    # PZ_DATABASE_URL (postgresql://…): sessions, the question log and the other stores in one shared
+    # database, so several workers behave as one; unset: SQLite files in the data dir (bot/storage)
+    database_url: str | None = field(default=None, repr=False)     # may hold a password
 
     @property
     def current_build(self) -> Path:
@@ -154,6 +157,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             log_salt=env.get("PZ_LOG_SALT") or "",
             log_key=env.get("PZ_LOG_KEY") or env.get("PZ_LOG_SALT") or "",
             log_key_file=_path(base, key_file) if key_file else None,
+            database_url=env.get("PZ_DATABASE_URL") or None,
         )
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{path}: {e}") from e
