@@ -23,7 +23,12 @@ PIP := .venv/bin/pip -q --disable-pip-version-check
 	bash scripts/install_browser.sh || echo "chromium not installed: the browser test will be skipped" >&2
 	touch $@
 
-run: .venv/.runtime
+# A Chinese font for the staff report charts (fonts-wqy-microhei; matplotlib draws the labels with it).
+.venv/.fonts: scripts/install_fonts.sh | .venv/bin/python
+	bash scripts/install_fonts.sh || echo "no Chinese font installed: report charts number their bars" >&2
+	touch $@
+
+run: .venv/.runtime .venv/.fonts
 	$(PY) -m bot run
 
 chat: .venv/.runtime
@@ -32,7 +37,7 @@ chat: .venv/.runtime
 build: .venv/.runtime
 	$(PY) -m bot build
 
-test: .venv/.dev .venv/.browser
+test: .venv/.dev .venv/.browser .venv/.fonts
 	$(PY) -m pytest
 
 bench: .venv/.dev
