@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -45,7 +47,9 @@ def _seed(path):
     log = QuestionLog(path, salt="test-salt")
     ids = {}
     for q, user, channel, status, age in rows:
-        qid = log.record(channel, user, q, _answer(status, 100000 if q in REWARD else None), 120.0)
+        # the reward questions were asked by owners in 晋城 (the runtime logs the region from their facts)
+        qid = log.record(channel, user, q, _answer(status, 100000 if q in REWARD else None), 120.0,
+                         region="晋城市" if q in REWARD else None)
         log.db["questions"].update(qid, {"ts": NOW - age})
         ids.setdefault(q, qid)
     log.feedback(ids[CONTACT[1]], -1, "电话打不通")
@@ -87,10 +91,15 @@ def test_report_command_writes_tables_csv_and_charts(tmp_path, monkeypatch):
     assert (rows[0]["question"], rows[0]["count"]) == (REWARD[0], "10")
     with open(out / "volume_by_day.csv", encoding="utf-8-sig") as f:
         assert sum(int(r["total"]) for r in csv.DictReader(f)) == 22
+    assert rows[0]["region"] == "晋城市" and rows[1]["region"] == "未说明地区"
     with open(out / "not_found.csv", encoding="utf-8-sig") as f:
-        assert list(csv.reader(f))[1:] == [["2", "今天天气怎么样"]]
+        found = list(csv.reader(f))
+    qid = int(found[1][2])
+    assert found[1:] == [["2", "今天天气怎么样", str(qid), f"python -m bot answers curate {qid}"]]
     for png in ("volume_by_day.png", "top_question_groups.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "python -m bot answers curate ID" in res.output
+    assert (out / "report.html").exists()
 
 
 def test_purge_removes_old_questions_from_the_file(tmp_path):
@@ -241,7 +250,7 @@ def test_report_csvs_neutralise_formulas_and_tables_show_markup_literally(tmp_pa
             rows = list(csv.reader(f))
         assert len(rows) > 1 and _formula_cells(rows) == [], name
     with open(out / "not_found.csv", encoding="utf-8-sig", newline="") as f:
-        assert ["1", "'" + FORMULAS[0]] in list(csv.reader(f))
+        assert ["1", "'" + FORMULAS[0]] in [r[:2] for r in csv.reader(f)]
 
 
 def test_pseudonyms_are_keyed_and_the_key_is_kept_outside_the_database(tmp_path):
@@ -364,3 +373,169 @@ def test_raw_user_ids_never_reach_any_database_through_the_runtime(runtime):
     assert str(raw).encode() not in blobs and b"oXq9-openid-rawtest" not in blobs
     rows = runtime.qlog.rows()
     assert [r["feedback_reason"] for r in rows] == ["金额不对", None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports that read well (issue 12): groups within one region, fragments, Chinese chart labels, the HTML
+# page with the command that curates each weak answer, datasette
+
+def _regional_log(path):
+    """Owners in 高平 and 泽州 asking the same thing, some saying the place only in an earlier message
+    (the runtime logs the region from their facts), and fragments that only name a place."""
+    log = QuestionLog(path, salt="test-salt")
+    asked = [("高平的企业营收首次过了5亿，奖励多少", "高平市")] * 3 + [("高平企业营收首次突破5亿能拿多少钱", "高平市")] \
+        + [("营收首次过了5亿，奖励多少", "高平市")] * 2 \
+        + [("泽州的企业营收首次过了5亿，奖励多少", "泽州县")] * 2 + [("营收首次过了5亿，奖励多少", "泽州县")] \
+        + [("阳城的", "阳城县"), ("那阳城的呢？", "阳城县"), ("阳城", "阳城县")]
+    ids = []
+    for i, (q, region) in enumerate(asked):
+        ids.append(log.record("web", f"o{i}", q, _answer("answered", 300000), 50.0, region=region,
+                              conversation=f"c{i}"))
+    return log, ids
+
+
+def test_question_groups_stay_within_one_region_and_fragments_are_not_questions(tmp_path):
+    from kb.regions import Gazetteer
+    from scripts.logs_admin import normalise_wording, regional_groups
+    gaz = Gazetteer.load()
+    log, _ = _regional_log(tmp_path / "q.sqlite")
+    rep = log.report(7 * DAY)
+    groups, fragments = regional_groups(rep, gaz=gaz)
+    assert fragments == 3
+    for g in groups:
+        named = {gaz.find_in(q).name for q, _ in g.examples if gaz.find_in(q)}
+        assert named <= {g.region}, g                      # no group mixes 高平 and 泽州 questions
+    by_region = {g.region: g for g in groups}
+    assert set(by_region) == {"高平市", "泽州县"}
+    assert by_region["高平市"].count == 6 and by_region["泽州县"].count == 3
+    assert not any("阳城" in q for g in groups for q, _ in g.examples)
+    # wordings that differ only in particles, punctuation or a place's short name are one
+    assert normalise_wording("那阳城的呢？", gaz) == normalise_wording("阳城县", gaz) == "阳城县"
+    assert normalise_wording("高平营收5亿奖励多少？", gaz) == "高平市营收5亿奖励多少"
+
+
+def _html_log(path):
+    log = QuestionLog(path, salt="test-salt")
+    xss = "<script>alert(1)</script>奖励多少"
+    nf = log.record("web", "x1", xss, _answer("not_found"), 1.0)
+    bad = log.record("web", "x2", "高平的企业营收首次过了5亿，奖励多少", _answer("answered", 100000), 1.0,
+                     region="高平市")
+    log.db["questions"].update(bad, {"answer": "可获10万元奖励 <b>依据</b>"})
+    log.feedback(bad, -1, "金额不对 <img src=x onerror=alert(2)>")
+    return log, nf, bad
+
+
+def test_html_report_is_escaped_embeds_its_charts_and_says_how_to_curate(tmp_path, monkeypatch, caplog):
+    import base64
+    from html.parser import HTMLParser
+
+    from scripts.logs_admin import group
+    data = tmp_path / "data"
+    log, nf, bad = _html_log(data / "questions.sqlite")
+    log.close()
+    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    monkeypatch.setenv("PZ_LOG_SALT", "test-salt")
+    out = tmp_path / "report"
+    res = CliRunner().invoke(group, ["report", "--since", "7d", "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    page = (out / "report.html").read_text(encoding="utf-8")
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.imgs, self.text = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            if tag == "img":
+                self.imgs.append(dict(attrs)["src"])
+
+        def handle_data(self, data):
+            self.text.append(data)
+    parsed = Tags()
+    parsed.feed(page)
+    text = "".join(parsed.text)
+    # what owners typed is shown as text, never as markup
+    assert "script" not in parsed.tags and parsed.tags.count("img") == 2 and "b" not in parsed.tags
+    assert "<script>alert(1)</script>奖励多少" in text and "金额不对 <img src=x onerror=alert(2)>" in text
+    assert "可获10万元奖励 <b>依据</b>" in text
+    # both charts are in the page itself (it can be mailed on its own) and are the PNGs beside it
+    assert sorted(parsed.imgs) == sorted("data:image/png;base64," + base64.b64encode((out / n).read_bytes()).decode()
+                                         for n in ("volume_by_day.png", "top_question_groups.png"))
+    # beside each weak answer, the command that curates it
+    for qid in (nf, bad):
+        assert f"python -m bot answers curate {qid}" in text
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    assert any("金额不对" in r and f"answers curate {bad}<" in r for r in rows)
+    assert any("alert(1)" in r and f"answers curate {nf}<" in r for r in rows)
+    assert "高平市" in text and "高频问题" in text
+    assert "cannot draw" not in caplog.text and "no Chinese font" not in caplog.text
+
+
+def test_chart_labels_are_drawn_with_a_chinese_font():
+    import warnings
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    from scripts.logs_admin import QuestionGroup, chart_rc, cjk_font, draws, groups_figure
+    font = cjk_font()
+    assert font, "no Chinese font: `make test` installs fonts-wqy-microhei (scripts/install_fonts.sh)"
+    groups = [QuestionGroup("高平的企业营收首次过了5亿，奖励多少", 6, [], "高平市"),
+              QuestionGroup("阳城有哪些市级专业镇", 2, [], "阳城县"), QuestionGroup("找哪个部门", 1, [], "")]
+    with plt.rc_context(chart_rc(font)), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = groups_figure(groups, font)
+        fig.canvas.draw()
+        labels = [t for t in fig.axes[0].get_yticklabels() if t.get_text()] + [fig.axes[0].title]
+        assert {t.get_text() for t in labels} >= {"高平市｜高平的企业营收首次过了5亿，奖励多少", "未说明地区｜找哪个部门"}
+        for t in labels:
+            used = font_manager.findfont(t.get_fontproperties(), fallback_to_default=False)
+            assert draws(used, t.get_text()), (t.get_text(), used)
+        plt.close(fig)
+    assert not [w for w in caught if "missing from" in str(w.message)]
+    # the check can fail: matplotlib's default font has no Chinese glyphs
+    assert not draws(font_manager.findfont("DejaVu Sans"), "高平")
+
+
+def test_the_documented_datasette_command_opens_the_log(tmp_path):
+    """The command in docs/staff.md, run on a seeded log with datasette's --get (no server started)."""
+    import shlex
+
+    from datasette.cli import cli
+    path = tmp_path / "questions.sqlite"
+    _seed(path).close()
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "staff.md").read_text(encoding="utf-8")
+    commands = [shlex.split(c.replace("\\\n", " ")) for c in re.findall(r"^\s+(\S*datasette serve (?:.*\\\n)*.*)$", doc, re.M)]
+    assert commands, "docs/staff.md shows no `datasette serve` command"
+    for argv in commands:
+        argv = [str(path) if a.endswith(".sqlite") else a for a in argv[1:]]
+        i = argv.index("--immutable") if "--immutable" in argv else argv.index("-i")
+        assert argv[i + 1] == str(path)                  # --immutable takes the file
+        res = CliRunner().invoke(cli, [*argv, "--get", "/questions/questions.json?_shape=array&status=not_found"])
+        assert res.exit_code == 0, res.output
+        assert [r["question"] for r in json.loads(res.output)] == ["今天天气怎么样", "今天天气怎么样"]
+
+
+async def test_datasette_reads_the_log_as_json(tmp_path):
+    from datasette.app import Datasette
+    path = tmp_path / "questions.sqlite"
+    log, ids = _regional_log(path)
+    log.feedback(ids[0], -1, "金额不对")
+    log.close()
+    before = path.read_bytes()
+    ds = Datasette(immutables=[str(path)])
+    await ds.invoke_startup()
+    resp = await ds.client.get("/questions/questions.json?_shape=array&_size=max&_sort=id")
+    rows = resp.json()
+    assert resp.status_code == 200 and len(rows) == len(ids)
+    assert {"answer", "qtype", "conversation", "region", "user_hash"} <= set(rows[0])
+    assert rows[0]["region"] == "高平市" and rows[0]["feedback_reason"] == "金额不对"
+    resp = await ds.client.get("/questions/questions.json?_facet=region&_size=0")
+    facets = {r["value"]: r["count"] for r in resp.json()["facet_results"]["region"]["results"]}
+    assert facets == {"高平市": 6, "泽州县": 3, "阳城县": 3}
+    resp = await ds.client.get("/questions/questions.json?_shape=array&feedback=-1")
+    assert [r["id"] for r in resp.json()] == [ids[0]]
+    assert path.read_bytes() == before                   # opened read-only
