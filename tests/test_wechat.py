@@ -18,7 +18,7 @@ from wechatpy.utils import WeChatSigner
 
 from bot.adapters import wechat
 from bot.adapters.server import create_app
-from tests.fakes.wechat_fakes import FakeAssistant, FakeCustomerService, make_config, make_runtime
+from tests.fakes.wechat_fakes import CLAUSE, FakeAssistant, FakeCustomerService, make_config, make_runtime
 
 TOKEN = "pz-test-token"
 APP_ID = "wx0123456789abcdef"
@@ -80,8 +80,8 @@ def reply_of(body: str) -> dict:
 
 
 class Harness:
-    def __init__(self, tmp_path, *, gate=None, cs=None, aes=False, timeout=4.0, public_url=None):
-        self.assistant = FakeAssistant(gate)
+    def __init__(self, tmp_path, *, gate=None, cs=None, aes=False, timeout=4.0, public_url=None, assistant=None):
+        self.assistant = assistant or FakeAssistant(gate)
         self.config = make_config(tmp_path, wechat_token=TOKEN, wechat_app_id=APP_ID,
                                   wechat_aes_key=AES_KEY if aes else None)
         self.runtime = make_runtime(self.config, self.assistant)
@@ -96,7 +96,7 @@ class Harness:
         return self
 
     async def __aexit__(self, *exc):
-        if self.assistant.gate is not None:
+        if getattr(self.assistant, "gate", None) is not None:
             self.assistant.gate.set()
         await self.client.close()
         self.runtime.close()
@@ -392,3 +392,144 @@ def test_no_wechat_route_without_token(tmp_path):
 def wechat_key():
     from bot.adapters.server import WECHAT_KEY
     return WECHAT_KEY
+
+
+# ---------------------------------------------------------------------------------------------
+# Owners' experience (issue 12): replies laid out from the parts, links to the cited clause and to the
+# full answer on the web page, feedback by reply keyword
+
+PUBLIC = "https://pz.example.org/"
+
+
+def local(url: str) -> str:
+    """The path of a link under PZ_PUBLIC_URL, to fetch it from the app under test."""
+    assert url.startswith(PUBLIC), url
+    return "/" + url.removeprefix(PUBLIC)
+
+
+class PartsAssistant(FakeAssistant):
+    """Answers the reward question with parts, as the real core does."""
+
+    def answer(self, question, session):
+        from bot.core.types import Parts
+        answer = super().answer(question, session)
+        if answer.status == "answered" and answer.citations and answer.citations[0].clause_id == CLAUSE.clause_id:
+            answer.parts = Parts(headline="可获10万元奖励。",
+                                 body=["· 营业收入首次突破5亿元：10万元"],
+                                 conditions=["专业镇内企业", "营业收入首次突破5亿元"],
+                                 assumptions=["按您说的：晋城市高平市"],
+                                 source="依据：晋市政办〔2023〕39号 三、（一）",
+                                 offices="责任单位：市工信局（0356-0000000）")
+            from bot.core.compose import text_of
+            answer.answer = text_of(answer.parts)
+        return answer
+
+
+def rows(h):
+    with sqlite3.connect(h.config.log_db) as db:
+        return db.execute("SELECT id, question, feedback, feedback_reason FROM questions ORDER BY id").fetchall()
+
+
+async def test_reply_is_laid_out_from_the_parts_with_a_link_to_the_cited_clause(tmp_path):
+    async with Harness(tmp_path, public_url=PUBLIC, assistant=PartsAssistant()) as h:
+        content = reply_of(await h.ask("晋城高平的企业营收首次过了5亿，能拿多少奖励？", 9001))["Content"]
+        lines = content.split("\n")
+        assert lines[0] == "可获10万元奖励。"                        # the direct answer first
+        assert "条件：专业镇内企业；营业收入首次突破5亿元。" in lines
+        link = f"{PUBLIC}clause/jc-2023-39%233.1"
+        assert f"原文（晋市政办〔2023〕39号 三、支持企业做大做强 · （一））：{link}" in lines
+        assert lines[-1].startswith("觉得有用回复“有用”")
+        # the link opens the clause on the web page (same app, path under the public address)
+        resp = await h.client.get(local(link))
+        page = await resp.text()
+        assert resp.status == 200 and "晋市政办〔2023〕39号" in page and CLAUSE.text in page
+        assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+async def test_no_clause_links_without_a_public_address(tmp_path):
+    async with Harness(tmp_path, assistant=PartsAssistant()) as h:
+        content = reply_of(await h.ask("晋城高平的企业营收首次过了5亿，能拿多少奖励？", 9002))["Content"]
+        assert content.startswith("可获10万元奖励。") and "原文" not in content and "http" not in content
+
+
+LONG = "\n".join(f"第{i}条：" + "政策说明文字" * 20 for i in range(30))     # ~11 KB, kept whole in the log
+
+
+class LongAssistant(FakeAssistant):
+    def answer(self, question, session):
+        answer = super().answer(question, session)
+        answer.answer = LONG
+        return answer
+
+
+async def test_a_long_answer_is_cut_at_a_line_end_and_links_to_the_full_answer(tmp_path):
+    async with Harness(tmp_path, public_url=PUBLIC, assistant=LongAssistant()) as h:
+        content = reply_of(await h.ask("给我一个长答案", 9101))["Content"]
+        assert len(content.encode("utf-8")) <= wechat.REPLY_LIMIT_BYTES
+        head, tail = content.rsplit("\n", 1)
+        assert LONG.startswith(head + "\n")                             # whole lines, nothing cut mid-line
+        assert head.split("\n")[-1].endswith("政策说明文字")
+        url = tail.split("：", 1)[1].rstrip("）")
+        assert tail.startswith("……（内容较长，完整答案请打开：") and url.startswith(f"{PUBLIC}wechat/answer/")
+        path = local(url)
+        resp = await h.client.get(path)
+        page = await resp.text()
+        assert resp.status == 200 and "第29条：" in page and "第0条：" in page
+        assert resp.headers["Cache-Control"] == "no-store"
+        # the link cannot be guessed: another question id, or a changed MAC, is not found
+        qid, mac = path.rsplit("/", 1)[1].split(".")
+        for bad in (f"{int(qid) + 1}.{mac}", f"{qid}.{'0' * len(mac)}", qid, f"{qid}.{mac}x", "x.y"):
+            resp = await h.client.get(path.rsplit("/", 1)[0] + "/" + bad)
+            assert resp.status == 404 and "第29条" not in await resp.text(), bad
+
+
+def test_shorten_cuts_a_single_long_line_at_a_sentence_end():
+    text = "结论：可以申报。" + "说明文字很长，" * 200 + "这是最后一句。"
+    cut = wechat.shorten(text, 300, web_url="https://x.example/a/1")
+    assert len(cut.encode("utf-8")) <= 300
+    assert cut.startswith("结论：可以申报。\n……（内容较长") and cut.endswith("https://x.example/a/1）")
+
+
+async def test_feedback_by_reply_keyword_rates_the_askers_last_answer(tmp_path):
+    async with Harness(tmp_path) as h:
+        assert reply_of(await h.ask("有用", 9201))["Content"] == wechat.NOTHING_TO_RATE   # nothing asked yet
+        await h.ask("新入选中华老字号奖励多少", 9202)
+        assert reply_of(await h.ask("有用", 9203))["Content"] == wechat.THANKS_UP
+        assert rows(h)[-1][2:] == (1, None)
+        got = reply_of(await h.ask("没用 金额不对", 9204))["Content"]
+        assert "金额不对" in got and "留言" in got
+        assert rows(h)[-1][2:] == (-1, "金额不对")
+        # another user cannot rate it
+        assert reply_of(await h.ask("没用，乱说", 9205, openid="oOther_user"))["Content"] == wechat.NOTHING_TO_RATE
+        assert rows(h)[-1][2:] == (-1, "金额不对")
+        # the keywords are not questions: nothing new was asked or logged
+        assert h.assistant.calls == 1 and len(rows(h)) == 1
+        # a question that merely starts with the word is a question
+        await h.ask("有用吗这个政策", 9206)
+        assert h.assistant.calls == 2 and len(rows(h)) == 2
+        assert reply_of(await h.ask("没用", 9207))["Content"] == wechat.THANKS_DOWN_NO_REASON
+        assert rows(h)[-1][2:] == (-1, None)
+
+
+async def test_feedback_keyword_after_a_follow_up_question_rates_nothing(tmp_path):
+    async with Harness(tmp_path) as h:
+        assert "哪个市" in reply_of(await h.ask("我能拿多少奖励？", 9301))["Content"]
+        assert reply_of(await h.ask("没用", 9302))["Content"] == wechat.NOTHING_TO_RATE
+        assert rows(h)[0][2] is None
+
+
+@pytest.mark.slow
+async def test_real_assistant_reply_within_the_limit_with_a_working_clause_link(request, tmp_path):
+    assistant = request.getfixturevalue("assistant")
+    async with Harness(tmp_path, public_url=PUBLIC, assistant=assistant) as h:
+        await h.ask("我们是涉农企业，营收首次过了5亿", 9401)
+        content = reply_of(await h.ask("高平的，能拿多少奖励？", 9402))["Content"]
+        assert len(content.encode("utf-8")) <= wechat.REPLY_LIMIT_BYTES
+        assert "30万元" in content.split("\n")[0] or "30万元" in content.split("\n")[1], content
+        links = [ln.rsplit("：", 1)[1] for ln in content.split("\n") if ln.startswith("原文（")]
+        assert links, content
+        for link in links:
+            resp = await h.client.get(local(link))
+            assert resp.status == 200 and "找不到" not in await resp.text(), link
+        assert reply_of(await h.ask("没用 电话打不通", 9403))["Content"].startswith("已记录您的意见")
+        assert rows(h)[-1][2:] == (-1, "电话打不通")

@@ -17,19 +17,29 @@ Served at /wechat by `bot.adapters.server.create_app` when WECHAT_TOKEN is set.
   (`CustomerService`), or, when no such API is configured or it fails, kept until the user sends
   “结果”.
 - The openid is the user id (channel "wechat"), so follow-up questions keep their facts.
-- Text replies respect WeChat's length limit (2048 bytes): a passive reply is shortened with a pointer
-  to the web page, customer-service replies are split into a few messages.
+- Replies are laid out from the answer's parts by `render.wechat_text`: the direct answer first, then the
+  details, a link to each cited clause on the web page (`/clause/<id>`, under PZ_PUBLIC_URL), the choices
+  to reply with, and how to rate the answer.
+- Text replies respect WeChat's length limit (2048 bytes of UTF-8): a passive reply is cut at a line or
+  sentence end and ends with a link to the full answer (`/wechat/answer/<id>.<MAC>`, a read-only page only
+  the asker has the link to); customer-service replies are split into a few messages.
+- Feedback by reply keyword: "有用" / "没用" (optionally with a reason: "没用 金额不对") rates the asker's
+  latest answer through `Runtime.feedback`; it is not logged as a question.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import html
+import json
 import logging
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import quote
 
 from aiohttp import web
 from wechatpy import parse_message
@@ -37,6 +47,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
+
+from bot.adapters.render import wechat_text
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +82,21 @@ EMPTY = "请用文字发送您的问题。"
 FAILED = "抱歉，系统暂时无法回答，请稍后再试。"
 RESET_WORDS = {"重新开始", "重置", "清除", "/reset", "/start"}
 RESULT_WORDS = {"结果", "查看结果", "答案"}
+
+# Feedback by reply keyword on the asker's latest answer: "有用", "没用", "没用 金额不对", "没用：电话打不通".
+# A keyword must stand alone or be followed by a separator, so "有用吗" or "没用过的额度" are questions.
+FEEDBACK = re.compile(r"^(有用|有帮助|👍|没用|没有用|无用|没帮助|👎)(?:$|[\s,，:：;；。.!！、]+(.*)$)", re.S)
+HELPFUL = {"有用", "有帮助", "👍"}
+FEEDBACK_WINDOW_SECONDS = 86400    # a keyword rates an answer given within the last day
+MAX_REASON_CHARS = 500
+THANKS_UP = "谢谢您的反馈！还有问题可以直接发给我。"
+THANKS_DOWN = "已记录您的意见：{reason}。工作人员会核对这条回答；需要人工帮助请回复“留言”。"
+THANKS_DOWN_NO_REASON = ("已记录。可以再回复“没用 原因”告诉我们哪里不对，例如“没用 金额不对”；"
+                         "需要人工帮助请回复“留言”。")
+NOTHING_TO_RATE = "没有找到可以评价的回答：请先提问，收到回答后再回复“有用”或“没用”。"
+FEEDBACK_FAILED = "抱歉，评价暂时无法记录，请稍后再试。"
+ANSWER_MAC_CHARS = 32
+LOGGED_ANSWER_CHARS = 4000         # the question log keeps this much of an answer's text (bot/qlog.py)
 
 
 class CustomerService(Protocol):
@@ -146,14 +173,38 @@ def split_text(text: str, limit: int = REPLY_LIMIT_BYTES) -> list[str]:
     return [p.strip("\n") for p in parts if p.strip()]
 
 
+SENTENCE_END = re.compile(r"[。；！？!?;]")
+
+
+def _clean_head(text: str, room: int) -> str:
+    """The start of `text` within `room` bytes, ending at a line or, failing that, a sentence end."""
+    head = ""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        candidate = f"{head}\n{line}" if head else line
+        if _utf8_len(candidate) <= room:
+            head = candidate
+            continue
+        # the next line does not fit: keep its first sentences if there is room for some
+        left = room - _utf8_len(head) - (1 if head else 0)
+        part = _cut_bytes(line, max(left, 0))
+        ends = [m.end() for m in SENTENCE_END.finditer(part)]
+        if ends and (not head or left >= 200):
+            head = f"{head}\n{part[:ends[-1]]}" if head else part[:ends[-1]]
+        elif not head:
+            head = part                      # one sentence longer than the message: cut it
+        break
+    return head.rstrip()
+
+
 def shorten(text: str, limit: int = REPLY_LIMIT_BYTES, web_url: str | None = None) -> str:
-    """One message of at most `limit` bytes; a cut answer ends with a pointer to the full one."""
+    """One message of at most `limit` bytes; a cut answer ends, after a whole line or sentence, with a
+    link to the full one (`web_url`)."""
     if _utf8_len(text) <= limit:
         return text
-    tail = (f"\n……（内容较长，完整答案请在网页版查看：{web_url}）" if web_url
+    tail = (f"\n……（内容较长，完整答案请打开：{web_url}）" if web_url
             else "\n……（内容较长，已截断。可以问得更具体些，例如只问一项奖励。）")
-    head = split_text(text, limit - _utf8_len(tail))[0]
-    return head + tail
+    return _clean_head(text, limit - _utf8_len(tail)) + tail
 
 
 def cs_parts(text: str, limit: int = REPLY_LIMIT_BYTES, web_url: str | None = None) -> list[str]:
@@ -161,6 +212,22 @@ def cs_parts(text: str, limit: int = REPLY_LIMIT_BYTES, web_url: str | None = No
     if len(parts) > CS_MAX_PARTS:
         parts = parts[:CS_MAX_PARTS - 1] + [shorten("\n".join(parts[CS_MAX_PARTS - 1:]), limit, web_url)]
     return parts
+
+
+# ---------------------------------------------------------------------------------------------
+# The full answer as a page (a reply that had to be cut links to it)
+
+PAGE_CSP = ("default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+ANSWER_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
+<title>{title}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/static/chat.css"></head>
+<body class="clause-page"><main class="clause-doc answer-doc">
+<h1>{title}</h1><div class="clause-body">{body}</div>
+<p class="back"><a href="/">在网页上继续提问</a></p>
+</main></body></html>
+"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,6 +241,13 @@ class _Message:
     reply: str | None = None      # the passive reply sent (a retry gets the same)
     deferred: bool = False        # the answer goes out later (customer-service API or "结果")
     at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """An answer to send: its text, and where the full answer is on the web page if it must be cut."""
+    text: str
+    more_url: str | None = None
 
 
 class _BadMessage(Exception):
@@ -193,15 +267,68 @@ class WeChatEndpoint:
         self.crypto = WeChatCrypto(token, aes_key, app_id or "") if aes_key else None
         self.customer_service = customer_service
         self.passive_timeout = passive_timeout
-        self.web_url = web_url
+        self.web_url = web_url                      # the web chat's public address (PZ_PUBLIC_URL)
+        self.path = "/wechat"
         self._messages: OrderedDict[str, _Message] = OrderedDict()
-        self._pending: dict[str, str] = {}          # openid -> an answer waiting for "结果"
+        self._pending: dict[str, _Reply] = {}       # openid -> an answer waiting for "结果"
         self._background: set[asyncio.Task] = set()
 
     def add_routes(self, app: web.Application, path: str = "/wechat") -> None:
+        self.path = path
         app.router.add_get(path, self.verify)
         app.router.add_post(path, self.receive)
+        app.router.add_get(path + "/answer/{token}", self.answer_page)
         app.on_shutdown.append(self._shutdown)
+
+    # -- links to the web page -----------------------------------------------------------------
+    def _base(self) -> str | None:
+        return self.web_url.rstrip("/") if self.web_url else None
+
+    def clause_url(self, clause_id: str) -> str | None:
+        """The cited clause on the web page (the server's /clause/<id>), when PZ_PUBLIC_URL is set."""
+        base = self._base()
+        return f"{base}/clause/{quote(clause_id, safe='/')}" if base and clause_id else None
+
+    def _answer_token(self, question_id: int) -> str:
+        return f"{question_id}.{self.runtime.mac('wechat-answer', str(question_id))[:ANSWER_MAC_CHARS]}"
+
+    def answer_url(self, question_id: int | None) -> str | None:
+        """The full answer to a logged question, for a reply that had to be cut. The link carries a MAC
+        under the pseudonym key: only the person it was sent to can open it."""
+        base = self._base()
+        if not base or not question_id:
+            return None
+        return f"{base}{self.path}/answer/{self._answer_token(question_id)}"
+
+    async def answer_page(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        qid_text, _, mac = token.partition(".")
+        row = None
+        if qid_text.isdigit() and len(qid_text) <= 19 and len(mac) == ANSWER_MAC_CHARS \
+                and hmac.compare_digest(self._answer_token(int(qid_text)), token):
+            row = await asyncio.to_thread(self.runtime.qlog.get, int(qid_text))
+        if row is None or row.get("channel") != CHANNEL or not row.get("answer"):
+            return self._page("找不到这条回答", "<p>链接已失效，或回答已按保存期限删除。请回到公众号重新提问。</p>",
+                              status=404)
+        e = html.escape
+        body = "".join(f"<p>{e(line)}</p>" for line in row["answer"].splitlines() if line.strip())
+        if len(row["answer"]) >= LOGGED_ANSWER_CHARS:
+            body += "<p>……（回答太长，只保存了这些。可以在网页上问得更具体些。）</p>"
+        links = []
+        for cid in json.loads(row.get("citations") or "[]"):
+            c = await asyncio.to_thread(self.runtime.citation, cid) if isinstance(cid, str) else None
+            if c is not None:
+                links.append(f'<li><a href="/clause/{e(quote(cid, safe="/"))}">'
+                             f'{e((c.number + " " + c.clause).strip())}</a></li>')
+        if links:
+            body += "<h2>依据原文</h2><ul class=\"clause-links\">" + "".join(links) + "</ul>"
+        return self._page("完整答案", body)
+
+    @staticmethod
+    def _page(title: str, body: str, status: int = 200) -> web.Response:
+        page = ANSWER_PAGE.format(title=html.escape(title), body=body)
+        return web.Response(text=page, content_type="text/html", status=status, headers={
+            "Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store", "X-Robots-Tag": "noindex"})
 
     # -- signature and freshness ---------------------------------------------------------------
     def _signed(self, request: web.Request) -> bool:
@@ -342,7 +469,10 @@ class WeChatEndpoint:
             return TOO_LONG
         # every text message, even "重新开始" and "结果", is handled once per MsgId: a retry (or a
         # replay of the same request) gets the same reply and changes nothing
-        if question in RESET_WORDS:
+        rated = FEEDBACK.match(question)
+        if rated:
+            work = self._feedback(openid, rated.group(1) in HELPFUL, rated.group(2))
+        elif question in RESET_WORDS:
             work = self._reset(openid)
         elif question in RESULT_WORDS:
             work = self._result(openid)
@@ -359,9 +489,29 @@ class WeChatEndpoint:
             return FAILED
         return RESET_DONE
 
-    async def _result(self, openid: str) -> str:
+    async def _result(self, openid: str) -> str | _Reply:
         pending = self._pending.pop(openid, None)
         return pending if pending else NO_PENDING
+
+    async def _feedback(self, openid: str, helpful: bool, reason: str | None) -> str:
+        """"有用" / "没用 原因" on the latest answer this user was given."""
+        reason = (reason or "").strip()[:MAX_REASON_CHARS] or None
+        try:
+            qid = await asyncio.to_thread(self.runtime.last_question, CHANNEL, openid, FEEDBACK_WINDOW_SECONDS)
+            if qid is None:
+                return NOTHING_TO_RATE
+            stored = await asyncio.to_thread(self.runtime.feedback, CHANNEL, openid, qid,
+                                             1 if helpful else -1, None if helpful else reason)
+        except Exception:
+            log.exception("wechat: could not record feedback")
+            return FEEDBACK_FAILED
+        if stored is None:
+            return FEEDBACK_FAILED
+        if not stored:
+            return NOTHING_TO_RATE
+        if helpful:
+            return THANKS_UP
+        return THANKS_DOWN.format(reason=reason.rstrip("。")) if reason else THANKS_DOWN_NO_REASON
 
     @staticmethod
     def _key(msg) -> str:
@@ -392,16 +542,25 @@ class WeChatEndpoint:
         if entry.deferred:
             return None
         if entry.task.done():
-            entry.reply = shorten(entry.task.result(), web_url=self.web_url)
+            entry.reply = self._passive(entry.task.result())
             return entry.reply
         entry.deferred = True
         entry.task.add_done_callback(lambda t: self._spawn(self._deliver(openid, t)))
         return WORKING_CS if self.customer_service else WORKING_PULL
 
-    async def _ask(self, openid: str, question: str) -> str:
+    def _passive(self, result: str | _Reply) -> str:
+        """A passive reply within WeChat's limit: cut, a long answer points to its full text."""
+        if isinstance(result, _Reply):
+            return shorten(result.text, web_url=result.more_url or self.web_url)
+        return shorten(result, web_url=self.web_url)
+
+    async def _ask(self, openid: str, question: str) -> str | _Reply:
         try:
             turn = await self.runtime.ask(CHANNEL, openid, question)
-            return turn.answer.answer or FAILED
+            if not (turn.answer.answer or "").strip():
+                return FAILED
+            text = xml_text(wechat_text(turn.answer, self.clause_url))
+            return _Reply(text, self.answer_url(turn.question_id))
         except Exception:
             log.exception("wechat: answering failed")
             return FAILED
@@ -409,15 +568,16 @@ class WeChatEndpoint:
     async def _deliver(self, openid: str, task: asyncio.Task) -> None:
         if task.cancelled():
             return
-        text = task.result()
+        result = task.result()
+        reply = result if isinstance(result, _Reply) else _Reply(result)
         if self.customer_service is not None:
             try:
-                for part in cs_parts(text, web_url=self.web_url):
+                for part in cs_parts(reply.text, web_url=reply.more_url or self.web_url):
                     await self.customer_service.send_text(openid, part)
                 return
             except Exception:
                 log.exception("wechat: customer-service delivery failed; keeping the answer for “结果”")
-        self._pending[openid] = text
+        self._pending[openid] = reply
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -455,5 +615,5 @@ def from_config(runtime, config, *, customer_service: CustomerService | None = N
         customer_service = WeChatAPICustomerService(config.wechat_app_id, config.wechat_app_secret)
     return WeChatEndpoint(runtime, config.wechat_token, aes_key=config.wechat_aes_key,
                           app_id=config.wechat_app_id, customer_service=customer_service,
-                          passive_timeout=passive_timeout, web_url=web_url,
+                          passive_timeout=passive_timeout, web_url=web_url or config.public_url,
                           replay_window=getattr(config, "wechat_replay_window", REPLAY_WINDOW_SECONDS))
