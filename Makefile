@@ -28,6 +28,11 @@ PIP := .venv/bin/pip -q --disable-pip-version-check
 	bash scripts/install_fonts.sh || echo "no Chinese font installed: report charts number their bars" >&2
 	touch $@
 
+# Debian's PostgreSQL server for the shared-state tests (tests/pg.py starts a throwaway one on loopback).
+.venv/.postgres: scripts/install_postgres.sh | .venv/bin/python
+	bash scripts/install_postgres.sh || echo "PostgreSQL not installed: the PostgreSQL tests will be skipped" >&2
+	touch $@
+
 run: .venv/.runtime .venv/.fonts
 	$(PY) -m bot run
 
@@ -37,7 +42,7 @@ chat: .venv/.runtime
 build: .venv/.runtime
 	$(PY) -m bot build
 
-test: .venv/.dev .venv/.browser .venv/.fonts
+test: .venv/.dev .venv/.browser .venv/.fonts .venv/.postgres
 	$(PY) -m pytest
 
 bench: .venv/.dev

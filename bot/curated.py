@@ -18,25 +18,25 @@ A curated answer **lapses** (is no longer given; `answers list` and `kb verify` 
 cites is retired or replaced, or a clause it cites has gone or changed. The check is made at every match,
 against the knowledge base the assistant is answering from (`lapsed(clause_ids, clause_hashes)`).
 
-SQLite with sqlite-utils migrations; one small class, so that another backend can replace it (issue 14).
+`CuratedStore(path_or_database, …)`: a SQLite file, or a `bot.storage.Database` (PostgreSQL, shared by
+the workers). Each worker keeps the active wordings' vectors in memory and reads them again when the
+store has changed (a staff command, another worker).
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import sqlite_utils
 from sqlite_utils import Migrations
 
 from bot.core.hooks import CuratedReply
+from bot.storage import Database, Schema, Store
 
 log = logging.getLogger(__name__)
 migrations = Migrations("curated_answers")
@@ -99,25 +99,20 @@ def lapse_reason(clause_ids: list[str], clause_hashes: dict[str, str], kb) -> st
     return None
 
 
-class CuratedStore:
-    """Curated answers in SQLite. `lapsed(clause_ids, clause_hashes) -> reason | None` is asked at every
+class CuratedStore(Store):
+    """Curated answers. `lapsed(clause_ids, clause_hashes) -> reason | None` is asked at every
     match (the runtime binds it to the knowledge base in service); `keys(text)` gives what two questions
     must share (default: their figures; the runtime adds the places they name)."""
+    schema = Schema("curated_answers", migrations)
 
-    def __init__(self, path: Path | str, threshold: float = THRESHOLD,
+    def __init__(self, path: "Path | str | Database", threshold: float = THRESHOLD,
                  lapsed: Callable[[list[str], dict[str, str]], str | None] | None = None,
                  keys: Callable[[str], tuple] | None = None):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(path)
+        super().__init__(path)
         self.threshold = threshold
         self.lapsed = lapsed
         self.keys = keys or default_keys
-        self._db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._lock = threading.Lock()
-        migrations.apply(self._db)
-        self._cache: tuple[int, list[tuple[int, str, tuple]], np.ndarray] | None = None
+        self._cache: tuple[tuple, list[tuple[int, str, tuple]], np.ndarray] | None = None
 
     # -- writing
     def add(self, question: str, qvec, reply: str, clause_ids: list[str], by: str,
@@ -125,60 +120,54 @@ class CuratedStore:
         question, reply = question.strip(), reply.strip()
         if not question or not reply:
             raise ValueError("a curated answer needs the question and the reply")
-        with self._lock:
-            with self._db.conn:
-                cid = self._db["curated"].insert({
-                    "question": question, "reply": reply, "clause_ids": json.dumps(list(clause_ids)),
-                    "clause_hashes": json.dumps(clause_hashes or {}), "created": time.time(),
-                    "created_by": by, "source_question_id": source_question_id, "status": ACTIVE, "hits": 0,
-                }).last_pk
-                self._insert_wording(cid, question, qvec)
-            self._cache = None
+        vec = _unit(qvec)
+        with self.database.transaction() as tx:
+            cid = tx.insert("curated", {
+                "question": question, "reply": reply, "clause_ids": json.dumps(list(clause_ids)),
+                "clause_hashes": json.dumps(clause_hashes or {}), "created": time.time(),
+                "created_by": by, "source_question_id": source_question_id, "status": ACTIVE, "hits": 0,
+            })
+            self._insert_wording(tx, cid, question, vec)
+        self._cache = None
         return cid
 
     def add_wording(self, curated_id: int, text: str, vec) -> None:
         """Another wording of the question (`answers curate --also`)."""
         if self.get(curated_id) is None:
             raise KeyError(curated_id)
-        with self._lock:
-            with self._db.conn:
-                self._insert_wording(curated_id, text.strip(), vec)
-            self._cache = None
+        self._insert_wording(self.database, curated_id, text.strip(), _unit(vec))
+        self._cache = None
 
-    def _insert_wording(self, curated_id: int, text: str, vec) -> None:
-        v = np.asarray(vec, dtype=np.float32).reshape(-1)
-        n = float(np.linalg.norm(v))
-        if not n:
-            raise ValueError("the question's vector is empty")
-        self._db["wordings"].insert({"curated_id": curated_id, "text": text, "vec": (v / n).tobytes(),
-                                     "added": time.time()})
+    @staticmethod
+    def _insert_wording(db: Database, curated_id: int, text: str, vec: np.ndarray) -> None:
+        db.insert("wordings", {"curated_id": curated_id, "text": text, "vec": vec.tobytes(), "added": time.time()})
 
     def retire(self, curated_id: int, by: str) -> bool:
-        with self._lock:
-            with self._db.conn:
-                n = self._db.execute("UPDATE curated SET status = ?, retired_at = ?, retired_by = ? "
-                                     "WHERE id = ? AND status = ?",
-                                     [RETIRED, time.time(), by, curated_id, ACTIVE]).rowcount
-            self._cache = None
+        n = self.database.execute("UPDATE curated SET status = ?, retired_at = ?, retired_by = ? "
+                                  "WHERE id = ? AND status = ?",
+                                  [RETIRED, time.time(), by, curated_id, ACTIVE]).rowcount
+        self._cache = None
         return n == 1
 
     # -- reading
     def get(self, curated_id: int) -> Curated | None:
-        rows = self._rows("WHERE c.id = ?", [curated_id])
+        rows = self._rows("WHERE id = ?", [curated_id])
         return rows[0] if rows else None
 
     def list(self, include_retired: bool = True) -> list[Curated]:
-        return self._rows("" if include_retired else "WHERE c.status = 'active'", [])
+        return self._rows("" if include_retired else "WHERE status = 'active'", [])
 
     def _rows(self, where: str, args: list) -> list[Curated]:
-        with self._lock:
-            cur = self._db.execute(f"SELECT c.*, (SELECT json_group_array(text) FROM wordings w "
-                                   f"WHERE w.curated_id = c.id) AS texts FROM curated c {where} ORDER BY c.id", args)
-            cols = [c[0] for c in cur.description]
-            rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+        rows = self.database.execute(f"SELECT * FROM curated {where} ORDER BY id", args).dicts()
+        texts: dict[int, list[str]] = {r["id"]: [] for r in rows}
+        if rows:
+            for cid, text in self.database.execute(
+                    f"SELECT curated_id, text FROM wordings WHERE curated_id IN (SELECT id FROM curated {where}) "
+                    "ORDER BY id", args).fetchall():
+                texts.setdefault(cid, []).append(text)
         return [Curated(r["id"], r["question"], r["reply"], json.loads(r["clause_ids"] or "[]"), r["created"],
                         r["created_by"] or "", r["status"], r["source_question_id"],
-                        json.loads(r["clause_hashes"] or "{}"), json.loads(r["texts"] or "[]"), r["hits"] or 0,
+                        json.loads(r["clause_hashes"] or "{}"), texts[r["id"]], r["hits"] or 0,
                         r["retired_by"]) for r in rows]
 
     def state(self, entry: Curated) -> str:
@@ -189,16 +178,18 @@ class CuratedStore:
         return f"lapsed: {why}" if why else ACTIVE
 
     def _wordings(self):
-        """(data_version, [(curated id, text, keys)], matrix of unit vectors) of active answers, re-read
-        when another connection (a staff command) has changed the file."""
-        with self._lock:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if self._cache is not None and self._cache[0] == version:
-                return self._cache
-            rows = self._db.execute("SELECT w.curated_id, w.text, w.vec FROM wordings w JOIN curated c "
-                                    "ON c.id = w.curated_id WHERE c.status = 'active' ORDER BY w.id").fetchall()
+        """(version, [(curated id, text, keys)], matrix of unit vectors) of active answers, read again
+        when the active wordings have changed (a staff command or another worker changed the store)."""
+        version = tuple(self.database.execute(
+            "SELECT count(*), coalesce(max(w.id), 0) FROM wordings w JOIN curated c ON c.id = w.curated_id "
+            "WHERE c.status = 'active'").fetchone())
+        if self._cache is not None and self._cache[0] == version:
+            return self._cache
+        rows = self.database.execute("SELECT w.curated_id, w.text, w.vec FROM wordings w JOIN curated c "
+                                     "ON c.id = w.curated_id WHERE c.status = 'active' ORDER BY w.id").fetchall()
         meta = [(cid, text, self.keys(text)) for cid, text, _ in rows]
-        mat = np.stack([np.frombuffer(v, dtype=np.float32) for _, _, v in rows]) if rows else np.zeros((0, 0), np.float32)
+        mat = (np.stack([np.frombuffer(bytes(v), dtype=np.float32) for _, _, v in rows]) if rows
+               else np.zeros((0, 0), np.float32))
         self._cache = (version, meta, mat)
         return self._cache
 
@@ -239,15 +230,18 @@ class CuratedStore:
             if why:
                 log.info("curated answer %d has lapsed (%s): not given", cid, why)
                 continue
-            with self._lock:
-                with self._db.conn:
-                    self._db.execute("UPDATE curated SET hits = hits + 1, last_hit = ? WHERE id = ?",
-                                     [time.time(), cid])
+            self.database.execute("UPDATE curated SET hits = hits + 1, last_hit = ? WHERE id = ?",
+                                  [time.time(), cid])
             return CuratedReply(cid, entry.reply, list(entry.clause_ids), float(sims[i]))
         return None
 
-    def close(self) -> None:
-        self._db.close()
+
+def _unit(vec) -> np.ndarray:
+    v = np.asarray(vec, dtype=np.float32).reshape(-1)
+    n = float(np.linalg.norm(v))
+    if not n:
+        raise ValueError("the question's vector is empty")
+    return v / n
 
 
 # ---------------------------------------------------------------- for staff commands
@@ -261,7 +255,8 @@ def open_store(config, kb=None) -> "CuratedStore":
 
     def keys(text: str) -> tuple:
         return default_keys(text) + tuple(sorted({r.name for r in gaz.find_all(text)}))
-    return CuratedStore(config.data_dir / "curated.sqlite", threshold=getattr(config, "curated_threshold", None)
+    from bot.storage import location
+    return CuratedStore(location(config, "curated_answers"), threshold=getattr(config, "curated_threshold", None)
                         or THRESHOLD, lapsed=(lambda ids, hashes: lapse_reason(ids, hashes, kb)) if kb else None,
                         keys=keys)
 
@@ -278,11 +273,11 @@ def load_kb(config):
 def verify_listing(live_config, candidate_config) -> list[tuple[Curated, str, str]]:
     """For `kb verify`: every curated answer with its state in the live knowledge base and in the
     candidate (a retire/replace that makes one lapse shows as a change)."""
-    path = live_config.data_dir / "curated.sqlite"
-    if not path.exists():
+    from bot.storage import exists, location
+    if not exists(live_config, "curated_answers"):
         return []
     live_kb, cand_kb = load_kb(live_config), load_kb(candidate_config)
-    store = CuratedStore(path)
+    store = CuratedStore(location(live_config, "curated_answers"))
     try:
         out = []
         for entry in store.list(include_retired=False):

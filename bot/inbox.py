@@ -11,21 +11,19 @@ the questions before it, the contact they agreed to leave (only with consent), t
 told to answer. A staff reply is shown to the owner in the same chat the next time they write (and on the
 web page's history). Contacts are personal data: `purge` deletes answered messages after a while.
 
-SQLite with sqlite-utils migrations; one small class, so that another backend can replace it (issue 14).
+`Inbox(path_or_database)`: a SQLite file, or a `bot.storage.Database` (PostgreSQL, shared by the workers).
 """
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
 from sqlite_utils import Migrations
 
 from bot.core.hooks import HandoffMessage
+from bot.storage import Database, Schema, Store
 
 migrations = Migrations("inbox")
 OPEN, ANSWERED, CLOSED = "open", "answered", "closed"
@@ -77,26 +75,18 @@ def parse_reference(text: str | int) -> int | None:
     return n if n > 0 else None
 
 
-class Inbox:
-    def __init__(self, path: Path | str):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(path)
-        self._db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA secure_delete=ON")    # purged contacts are overwritten
-        self._lock = threading.Lock()
-        migrations.apply(self._db)
+class Inbox(Store):
+    schema = Schema("inbox", migrations)
+
+    def __init__(self, path: "Path | str | Database"):
+        super().__init__(path)
 
     def add(self, msg: HandoffMessage, channel: str = "") -> Message:
         row = {"ts": time.time(), "channel": channel, "session": msg.session, "message": msg.message[:2000],
                "context": json.dumps(list(msg.context or [])[-5:], ensure_ascii=False),
                "contact": (msg.contact or None) and msg.contact[:100], "region": msg.region, "office": msg.office,
                "status": OPEN}
-        with self._lock:
-            with self._db.conn:
-                mid = self._db["messages"].insert(row).last_pk
-        return self.get(mid)
+        return self.get(self.database.insert("messages", row))
 
     def get(self, message_id: int) -> Message | None:
         rows = self._select("WHERE id = ?", [message_id])
@@ -108,14 +98,10 @@ class Inbox:
         return self._select("WHERE status = ? ORDER BY id DESC LIMIT ?", [status, limit])
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._db.execute("SELECT status, count(*) FROM messages GROUP BY status").fetchall())
+        return dict(self.database.execute("SELECT status, count(*) FROM messages GROUP BY status").fetchall())
 
     def _select(self, tail: str, args: list) -> list[Message]:
-        with self._lock:
-            cur = self._db.execute(f"SELECT * FROM messages {tail}", args)
-            cols = [c[0] for c in cur.description]
-            rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+        rows = self.database.execute(f"SELECT * FROM messages {tail}", args).dicts()
         for r in rows:
             r["context"] = json.loads(r["context"] or "[]")
         return [Message(**r) for r in rows]
@@ -125,19 +111,15 @@ class Inbox:
         reply = reply.strip()
         if not reply:
             raise ValueError("the reply is empty")
-        with self._lock:
-            with self._db.conn:
-                n = self._db.execute("UPDATE messages SET status = ?, reply = ?, answered_ts = ?, answered_by = ?, "
-                                     "delivered_ts = NULL WHERE id = ?",
-                                     [ANSWERED, reply[:2000], time.time(), by, message_id]).rowcount
+        n = self.database.execute("UPDATE messages SET status = ?, reply = ?, answered_ts = ?, answered_by = ?, "
+                                  "delivered_ts = NULL WHERE id = ?",
+                                  [ANSWERED, reply[:2000], time.time(), by, message_id]).rowcount
         return n == 1
 
     def mark_closed(self, message_id: int, by: str) -> bool:
         """Mark answered without a reply in the chat (e.g. staff phoned the owner)."""
-        with self._lock:
-            with self._db.conn:
-                n = self._db.execute("UPDATE messages SET status = ?, answered_ts = ?, answered_by = ? WHERE id = ?",
-                                     [CLOSED, time.time(), by, message_id]).rowcount
+        n = self.database.execute("UPDATE messages SET status = ?, answered_ts = ?, answered_by = ? WHERE id = ?",
+                                  [CLOSED, time.time(), by, message_id]).rowcount
         return n == 1
 
     def replies_for(self, session: str) -> list[Message]:
@@ -145,22 +127,26 @@ class Inbox:
         return self._select("WHERE session = ? AND status = ? AND delivered_ts IS NULL ORDER BY id",
                             [session, ANSWERED])
 
+    def take_replies(self, session: str) -> list[Message]:
+        """The staff replies not yet shown in this conversation, marked delivered in the same step, so
+        two workers answering the same conversation at once never both show one."""
+        now = time.time()
+        with self.database.transaction() as tx:
+            rows = tx.execute("UPDATE messages SET delivered_ts = ? WHERE session = ? AND status = ? "
+                              "AND delivered_ts IS NULL RETURNING *", [now, session, ANSWERED]).dicts()
+        for r in rows:
+            r["context"] = json.loads(r["context"] or "[]")
+        return sorted((Message(**r) for r in rows), key=lambda m: m.id)
+
     def delivered(self, ids: list[int]) -> None:
         if not ids:
             return
-        with self._lock:
-            with self._db.conn:
-                self._db.execute(f"UPDATE messages SET delivered_ts = ? WHERE id IN ({','.join('?' * len(ids))})",
-                                 [time.time(), *ids])
+        self.database.execute(f"UPDATE messages SET delivered_ts = ? WHERE id IN ({','.join('?' * len(ids))})",
+                              [time.time(), *ids])
 
     def purge(self, older_than_days: float, now: float | None = None) -> int:
         """Delete answered or closed messages (and the contacts in them) older than this many days."""
         cutoff = (now or time.time()) - older_than_days * 86400
-        with self._lock:
-            with self._db.conn:
-                n = self._db.execute("DELETE FROM messages WHERE status != ? AND ts < ?", [OPEN, cutoff]).rowcount
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        n = self.database.execute("DELETE FROM messages WHERE status != ? AND ts < ?", [OPEN, cutoff]).rowcount
+        self.database.scrub()
         return n
-
-    def close(self) -> None:
-        self._db.close()

@@ -5,6 +5,9 @@ database (the environment, `PZ_LOG_KEY`, or a 0600 key file beside the data, cre
 a copy of the database alone cannot be turned back into Telegram ids or openids. Each question also
 keeps the pseudonym of the conversation (session) it was asked in, so feedback is accepted only from
 that conversation. Logging never fails an answer: errors are logged and swallowed.
+
+`QuestionLog(path_or_database, key)`: a SQLite file, or a `bot.storage.Database` (PostgreSQL, shared by
+the workers; every worker must then use the same key: PZ_LOG_KEY, or the same key file).
 """
 from __future__ import annotations
 
@@ -15,15 +18,13 @@ import logging
 import os
 import re
 import secrets
-import sqlite3
-import threading
 import time
 from pathlib import Path
 
-import sqlite_utils
 from sqlite_utils import Migrations
 
 from bot.core.types import Answer
+from bot.storage import SQLITE, Database, Schema, Store
 
 log = logging.getLogger(__name__)
 migrations = Migrations("question_log")
@@ -167,24 +168,24 @@ def conversation_key(row: dict) -> tuple:
     return ("u", row["channel"], row.get("session_hash") or row["user_hash"])
 
 
-class QuestionLog:
+class QuestionLog(Store):
     """`QuestionLog(path, key)`; without a key, the key file `key_file` (default: `log.key` beside the
-    database) is read, or created on first use. `salt=` is the old name of `key`."""
+    database file) is read, or created on first use. `salt=` is the old name of `key`."""
+    schema = Schema("question_log", migrations)
 
-    def __init__(self, path: Path | str, key: str | bytes | None = None, *, key_file: Path | str | None = None,
-                 salt: str | None = None):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(path)
-        self.key = load_key(key or salt, key_file or self.path.parent / "log.key")
-        # one connection shared by the threads answering questions (serialised by self._lock)
-        self._db = sqlite_utils.Database(sqlite3.connect(str(path), check_same_thread=False))
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.execute("PRAGMA secure_delete=ON")   # purged questions are overwritten, not left in free pages
-        self._lock = threading.Lock()
-        if migrations.pending(self._db):
-            migrations.apply(self._db)
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")   # e.g. the deleted salt, out of the WAL too
+    def __init__(self, path: "Path | str | Database", key: str | bytes | None = None, *,
+                 key_file: Path | str | None = None, salt: str | None = None):
+        if not (key or salt or key_file) and isinstance(path, Database) and path.kind != SQLITE:
+            raise ValueError("a question log in a shared database needs its key (PZ_LOG_KEY) or key file")
+        super().__init__(path)
+        default_file = (self.path or Path(".")).parent / "log.key"
+        try:
+            self.key = load_key(key or salt, key_file or default_file)
+        except BaseException:
+            self.close()
+            raise
+        if self.database.kind == SQLITE:
+            self.database.scrub()       # e.g. the salt m004 deleted, out of the WAL too
 
     @property
     def salt(self) -> str | bytes:
@@ -192,8 +193,9 @@ class QuestionLog:
         return self.key
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        return self._db
+    def db(self):
+        """The database itself: a sqlite_utils.Database on SQLite, else the `bot.storage.Database`."""
+        return self.database.utils if self.database.kind == SQLITE else self.database
 
     def pseudonym(self, value: object) -> str:
         return pseudonym(value, self.key)
@@ -220,8 +222,7 @@ class QuestionLog:
                 "qtype": (getattr(answer, "qtype", "") or None) if answer else None,
                 "conversation": conversation, "region": region,
             }
-            with self._lock:
-                return self._db["questions"].insert(row).last_pk
+            return self.database.insert("questions", row)
         except Exception:  # never let logging break an answer
             log.exception("question log: could not record a question")
             return None
@@ -242,9 +243,7 @@ class QuestionLog:
             if session is not None:
                 where += " AND session_hash = ?"
                 args.append(session)
-            with self._lock:
-                with self._db.conn:
-                    cur = self._db.execute(f"UPDATE questions SET {sets} WHERE {where}", [*upd.values(), *args])
+            cur = self.database.execute(f"UPDATE questions SET {sets} WHERE {where}", [*upd.values(), *args])
             return cur.rowcount == 1
         except Exception:
             log.exception("question log: could not record feedback for %s", question_id)
@@ -254,10 +253,8 @@ class QuestionLog:
         """One logged question as a dict (None if there is no such question)."""
         if isinstance(question_id, bool) or not isinstance(question_id, int) or not 0 < question_id <= MAX_QUESTION_ID:
             return None
-        with self._lock:
-            cur = self._db.execute("SELECT * FROM questions WHERE id = ?", [question_id])
-            row = cur.fetchone()
-            return dict(zip([c[0] for c in cur.description], row)) if row else None
+        rows = self.database.execute("SELECT * FROM questions WHERE id = ?", [question_id]).dicts()
+        return rows[0] if rows else None
 
     def last_question(self, session: str, within_seconds: float | None = None,
                       statuses: tuple[str, ...] = ("answered", "not_found")) -> int | None:
@@ -268,22 +265,20 @@ class QuestionLog:
             where.append("ts >= ?")
             args.append(time.time() - within_seconds)
         sql = (f"SELECT id, status FROM questions WHERE {' AND '.join(where)} ORDER BY ts DESC, id DESC LIMIT 1")
-        with self._lock:
-            row = self._db.execute(sql, args).fetchone()
+        row = self.database.execute(sql, args).fetchone()
         return row[0] if row and row[1] in statuses else None
 
     def stats(self, days: float = 7, top: int = 5) -> dict:
         since = time.time() - days * 86400
-        q = lambda sql, *a: self._db.execute(sql, [since, *a]).fetchall()  # noqa: E731
-        with self._lock:
-            total = q("SELECT count(*) FROM questions WHERE ts >= ?")[0][0]
-            by_status = dict(q("SELECT status, count(*) FROM questions WHERE ts >= ? GROUP BY status"))
-            frequent = q("SELECT question, count(*) c FROM questions WHERE ts >= ? GROUP BY question "
-                         "ORDER BY c DESC, max(ts) DESC LIMIT ?", top)
-            unanswered = q("SELECT question, count(*) c FROM questions WHERE ts >= ? AND status='not_found' "
-                           "GROUP BY question ORDER BY c DESC LIMIT ?", top)
-            up = q("SELECT count(*) FROM questions WHERE ts >= ? AND feedback = 1")[0][0]
-            down = q("SELECT count(*) FROM questions WHERE ts >= ? AND feedback = -1")[0][0]
+        q = lambda sql, *a: self.database.execute(sql, [since, *a]).fetchall()  # noqa: E731
+        total = q("SELECT count(*) FROM questions WHERE ts >= ?")[0][0]
+        by_status = dict(q("SELECT status, count(*) FROM questions WHERE ts >= ? GROUP BY status"))
+        frequent = q("SELECT question, count(*) c FROM questions WHERE ts >= ? GROUP BY question "
+                     "ORDER BY c DESC, max(ts) DESC LIMIT ?", top)
+        unanswered = q("SELECT question, count(*) c FROM questions WHERE ts >= ? AND status='not_found' "
+                       "GROUP BY question ORDER BY c DESC LIMIT ?", top)
+        up = q("SELECT count(*) FROM questions WHERE ts >= ? AND feedback = 1")[0][0]
+        down = q("SELECT count(*) FROM questions WHERE ts >= ? AND feedback = -1")[0][0]
         return {"days": days, "total": total, "by_status": by_status, "frequent": frequent,
                 "unanswered": unanswered, "up": up, "down": down}
 
@@ -297,10 +292,7 @@ class QuestionLog:
             where.append("ts <= ?")
             args.append(until)
         sql = "SELECT * FROM questions" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY ts, id"
-        with self._lock:
-            cur = self._db.execute(sql, args)
-            cols = [c[0] for c in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return self.database.execute(sql, args).dicts()
 
     def report(self, since_seconds: float, now: float | None = None, session_seconds: float = 7200,
                tz: str = "Asia/Shanghai", examples: int = 20, region_of=None) -> dict:
@@ -361,10 +353,8 @@ class QuestionLog:
     def purge(self, older_than_days: float, now: float | None = None) -> int:
         """Delete questions older than this many days, and their bytes from the file (WAL included)."""
         cutoff = (now or time.time()) - older_than_days * 86400
-        with self._lock:
-            with self._db.conn:
-                n = self._db.execute("DELETE FROM questions WHERE ts < ?", [cutoff]).rowcount
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        n = self.database.execute("DELETE FROM questions WHERE ts < ?", [cutoff]).rowcount
+        self.database.scrub()
         return n
 
     def export(self, out, fmt: str = "csv", since_seconds: float | None = None) -> int:
@@ -388,8 +378,6 @@ class QuestionLog:
             raise ValueError(f"unknown export format {fmt!r}: csv or jsonl")
         return len(rows)
 
-    def close(self) -> None:
-        self._db.close()
 
 
 def _median(values: list[float]) -> float | None:

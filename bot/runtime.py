@@ -11,6 +11,10 @@ checked against the documents in service) and `inbox` (bot/inbox.py, messages fo
 callable in `runtime.inbox_listeners` is told, e.g. the Telegram bot notifies staff). They are kept when a
 reloaded assistant is swapped in. A staff reply to a message is handed to the owner with their next turn
 (`Turn.staff_replies`). Web conversations keep their turns (`runtime.history`) so a reload shows them.
+
+Storage (bot/storage): with `database_url` (PZ_DATABASE_URL) every store lives in that one database, so
+several workers behave as one (`runtime.database`); otherwise each keeps its SQLite file in the data dir.
+`runtime.wechat_state` (WeChat dedupe) and `runtime.rate_limiter(...)` are shared the same way.
 """
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ from bot.errors import BotError, InputError
 from bot.inbox import Inbox, Message
 from bot.qlog import QuestionLog, pseudonym
 from bot.sessions import SessionStore
+from bot.storage import Database, connect, location
+from bot.storage.state import RateLimits, SharedRateLimiter, WeChatState
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +77,21 @@ def answer_payload(answer: Answer) -> dict[str, Any]:
 
 class Runtime:
     def __init__(self, config: Config, assistant: Assistant, sessions: SessionStore, qlog: QuestionLog,
-                 curated: CuratedStore | None = None, inbox: Inbox | None = None):
+                 curated: CuratedStore | None = None, inbox: Inbox | None = None, *,
+                 database: Database | None = None):
         self.config = config
+        self.database = database       # the shared database (PostgreSQL), when there is one
         self.sessions = sessions
         self.qlog = qlog
-        self.curated = curated or CuratedStore(config.data_dir / "curated.sqlite",
+        where = lambda store: database or location(config, store)  # noqa: E731
+        self.curated = curated or CuratedStore(where("curated_answers"),
                                                threshold=getattr(config, "curated_threshold", None) or THRESHOLD,
                                                lapsed=self._lapsed, keys=self._question_keys)
-        self.inbox = inbox or Inbox(config.data_dir / "inbox.sqlite")
+        self.inbox = inbox or Inbox(where("inbox"))
+        # WeChat dedupe and rate limits: one SQLite file for both, or the shared database
+        self._state_db = database or connect(location(config, "worker_state"))
+        self.wechat_state = WeChatState(self._state_db)
+        self.rate_limits = RateLimits(self._state_db)
         self.inbox_listeners: list[Callable[[Message], None]] = []
         self.hooks = Hooks(curated=self.curated, inbox=self._file_message)
         self.assistant = assistant
@@ -93,9 +106,15 @@ class Runtime:
     @classmethod
     def start(cls, config: Config, assistant: Assistant | None = None) -> "Runtime":
         assistant = assistant or Assistant.load(config)
-        sessions = SessionStore(config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
-        qlog = QuestionLog(config.log_db, config.log_key or None, key_file=config.log_key_path)
-        return cls(config, assistant, sessions, qlog)
+        database = connect(config.database_url) if config.database_url else None
+        try:
+            sessions = SessionStore(database or config.sessions_db, idle_seconds=config.session_idle_minutes * 60)
+            qlog = QuestionLog(database or config.log_db, config.log_key or None, key_file=config.log_key_path)
+        except BaseException:
+            if database is not None:
+                database.close()
+            raise
+        return cls(config, assistant, sessions, qlog, database=database)
 
     # -- the core's hooks ---------------------------------------------------------------------------
     def _install_hooks(self, assistant) -> None:
@@ -225,9 +244,7 @@ class Runtime:
 
     def _staff_replies(self, key: str) -> list[Message]:
         try:
-            replies = self.inbox.replies_for(key)
-            self.inbox.delivered([m.id for m in replies])
-            return replies
+            return self.inbox.take_replies(key)      # taken once, even by two workers at the same time
         except Exception:
             log.exception("could not read staff replies")
             return []
@@ -369,6 +386,11 @@ class Runtime:
     async def reload(self) -> dict:
         return await asyncio.to_thread(self.reload_sync)
 
+    def rate_limiter(self, limit: int, period: float, scope: str) -> SharedRateLimiter:
+        """At most `limit` messages per sender in each `period` seconds, counted for all workers alike
+        (`check(sender)` -> "ok" / "warn" / "drop"); `scope` keeps channels apart."""
+        return SharedRateLimiter(self.rate_limits, limit, period, scope=scope)
+
     def last_question(self, channel: str, user_id: object, within_seconds: float | None = None) -> int | None:
         """The latest rateable question of this conversation (for feedback by reply keyword)."""
         return self.qlog.last_question(self.session_key(channel, user_id), within_seconds)
@@ -381,3 +403,9 @@ class Runtime:
         self.qlog.close()
         self.curated.close()
         self.inbox.close()
+        self.wechat_state.close()
+        self.rate_limits.close()
+        if self._state_db is not self.database:
+            self._state_db.close()
+        if self.database is not None:
+            self.database.close()

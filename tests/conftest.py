@@ -14,6 +14,9 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost,::1")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost,::1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# `postgres` (a real PostgreSQL server on a loopback port, session scope) and `pg_url` (a new database)
+pytest_plugins = ("tests.pg",)
+
 
 def make_config(tmp: Path, copy_docs: bool = True, copy_rules: bool = False, **env):
     """A Config whose data dir (and, if asked, documents/rules) live under tmp."""
