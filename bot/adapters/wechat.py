@@ -16,6 +16,10 @@ Served at /wechat by `bot.adapters.server.create_app` when WECHAT_TOKEN is set.
   once and the answer is delivered later through the customer-service message API
   (`CustomerService`), or, when no such API is configured or it fails, kept until the user sends
   “结果”.
+- Several workers: MsgIds, nonces and answers waiting for “结果” live in the runtime's shared store
+  (`runtime.wechat_state`, bot/storage/state.py; PostgreSQL with PZ_DATABASE_URL). One worker claims a
+  message; a retry that reaches another worker gets the reply the first one gave (it waits up to
+  `passive_timeout` for it), or an empty reply while the answer is on its way: never a second answer.
 - The openid is the user id (channel "wechat"), so follow-up questions keep their facts.
 - Replies are laid out from the answer's parts by `render.wechat_text`: the direct answer first, then the
   details, a link to each cited clause on the web page (`/clause/<id>`, under PZ_PUBLIC_URL), the choices
@@ -49,6 +53,8 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from bot.adapters.render import wechat_text
+from bot.storage import connect
+from bot.storage.state import DEFERRED, REPLIED, WeChatState
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ DEDUPE_TTL_SECONDS = 600          # WeChat retries within ~15 s; keep MsgIds wel
 DEDUPE_MAX = 10_000
 CS_MAX_PARTS = 4                  # customer-service messages per answer at most
 REPLAY_WINDOW_SECONDS = 300       # a timestamp further than this from now is refused
-NONCES_MAX = 100_000              # nonces remembered (only signed requests add one)
+ELSEWHERE_POLL_SECONDS = 0.05     # how often a retry looks for the reply another worker gave
 MAX_NONCE_CHARS = 128
 OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -258,19 +264,19 @@ class WeChatEndpoint:
     def __init__(self, runtime, token: str, *, aes_key: str | None = None, app_id: str | None = None,
                  customer_service: CustomerService | None = None, passive_timeout: float = 4.0,
                  web_url: str | None = None, replay_window: float = REPLAY_WINDOW_SECONDS,
-                 clock=time.time):
+                 clock=time.time, state: WeChatState | None = None):
         self.runtime = runtime
         self.token = token
         self.replay_window = replay_window
         self.clock = clock
-        self._nonces: OrderedDict[str, tuple[float, str]] = OrderedDict()   # nonce -> (seen at, body digest)
+        # nonces, MsgIds and answers waiting for "结果", shared by the workers (else this process only)
+        self.state = state or getattr(runtime, "wechat_state", None) or WeChatState(connect(":memory:"))
         self.crypto = WeChatCrypto(token, aes_key, app_id or "") if aes_key else None
         self.customer_service = customer_service
         self.passive_timeout = passive_timeout
         self.web_url = web_url                      # the web chat's public address (PZ_PUBLIC_URL)
         self.path = "/wechat"
-        self._messages: OrderedDict[str, _Message] = OrderedDict()
-        self._pending: dict[str, _Reply] = {}       # openid -> an answer waiting for "结果"
+        self._messages: OrderedDict[str, _Message] = OrderedDict()    # the messages this worker answers
         self._background: set[asyncio.Task] = set()
 
     def add_routes(self, app: web.Application, path: str = "/wechat") -> None:
@@ -347,24 +353,13 @@ class WeChatEndpoint:
             return False
         return abs(self.clock() - ts) <= self.replay_window
 
-    def _first_use(self, nonce: str, body: bytes) -> bool:
+    async def _first_use(self, nonce: str, body: bytes) -> bool:
         """False when `nonce` was used within the window for a different body (a replayed query
         string); True for a new nonce or WeChat's retry of the same request (same body)."""
         if not nonce or len(nonce) > MAX_NONCE_CHARS:
             return False
-        now = time.monotonic()
-        while self._nonces:            # forget nonces older than twice the window (timestamps ± window)
-            at, _ = next(iter(self._nonces.values()))
-            if now - at > 2 * self.replay_window or len(self._nonces) > NONCES_MAX:
-                self._nonces.popitem(last=False)
-            else:
-                break
         digest = hashlib.sha256(body).hexdigest()
-        seen = self._nonces.get(nonce)
-        if seen is None:
-            self._nonces[nonce] = (now, digest)
-            return True
-        return seen[1] == digest
+        return await asyncio.to_thread(self.state.first_use, nonce, digest, self.replay_window)
 
     async def verify(self, request: web.Request) -> web.Response:
         if not self._signed(request) or not self._fresh(request):
@@ -409,7 +404,7 @@ class WeChatEndpoint:
                 log.warning("wechat: could not decrypt a message", exc_info=True)
                 return web.Response(status=400, text="bad message")
         # after decryption: in safe mode only an authentic envelope may use up a nonce
-        if not self._first_use(q.get("nonce", ""), raw):
+        if not await self._first_use(q.get("nonce", ""), raw):
             log.warning("wechat: nonce reused with another body (a replay?) from %s", request.remote)
             return web.Response(status=403, text="nonce already used")
         try:
@@ -481,7 +476,7 @@ class WeChatEndpoint:
         return await self._answer_once(self._key(msg), openid, work)
 
     async def _reset(self, openid: str) -> str:
-        self._pending.pop(openid, None)
+        await asyncio.to_thread(self.state.take_pending, openid)
         try:
             await asyncio.to_thread(self.runtime.reset, CHANNEL, openid)
         except Exception:
@@ -490,8 +485,11 @@ class WeChatEndpoint:
         return RESET_DONE
 
     async def _result(self, openid: str) -> str | _Reply:
-        pending = self._pending.pop(openid, None)
-        return pending if pending else NO_PENDING
+        pending = await asyncio.to_thread(self.state.take_pending, openid)
+        if not pending:
+            return NO_PENDING
+        kept = json.loads(pending)
+        return _Reply(kept["text"], kept.get("more_url"))
 
     async def _feedback(self, openid: str, helpful: bool, reason: str | None) -> str:
         """"有用" / "没用 原因" on the latest answer this user was given."""
@@ -522,6 +520,9 @@ class WeChatEndpoint:
         self._forget_old()
         entry = self._messages.get(key)
         if entry is None:
+            if not await self._claim(key, openid):
+                work.close()                              # another worker answers it
+                return await self._answered_elsewhere(key)
             entry = _Message(task=asyncio.create_task(work), openid=openid)
             self._messages[key] = entry
         else:
@@ -543,10 +544,42 @@ class WeChatEndpoint:
             return None
         if entry.task.done():
             entry.reply = self._passive(entry.task.result())
+            await self._settle(key, entry.reply)
             return entry.reply
         entry.deferred = True
+        await self._settle(key, None)
         entry.task.add_done_callback(lambda t: self._spawn(self._deliver(openid, t)))
         return WORKING_CS if self.customer_service else WORKING_PULL
+
+    async def _claim(self, key: str, openid: str) -> bool:
+        try:
+            return await asyncio.to_thread(self.state.claim, key, openid)
+        except Exception:       # the shared store is down: answer rather than drop the message
+            log.exception("wechat: could not record message %s as taken; answering it here", key)
+            return True
+
+    async def _settle(self, key: str, reply: str | None) -> None:
+        try:
+            await asyncio.to_thread(self.state.settle, key, reply, deferred=reply is None)
+        except Exception:
+            log.exception("wechat: could not record the reply to message %s", key)
+
+    async def _answered_elsewhere(self, key: str) -> str | None:
+        """A retry of a message another worker took: the reply it gave, once it has given one (waiting
+        up to `passive_timeout`); an empty reply when the answer comes later or is not ready by then."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.passive_timeout
+        while True:
+            outcome = await asyncio.to_thread(self.state.outcome, key)
+            if outcome is None or outcome.state == DEFERRED:
+                log.info("wechat: retried message %s: answer is on its way from another worker", key)
+                return None
+            if outcome.state == REPLIED:
+                log.info("wechat: retried message %s: the reply another worker gave", key)
+                return outcome.reply
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(ELSEWHERE_POLL_SECONDS)
 
     def _passive(self, result: str | _Reply) -> str:
         """A passive reply within WeChat's limit: cut, a long answer points to its full text."""
@@ -577,7 +610,11 @@ class WeChatEndpoint:
                 return
             except Exception:
                 log.exception("wechat: customer-service delivery failed; keeping the answer for “结果”")
-        self._pending[openid] = reply
+        try:
+            await asyncio.to_thread(self.state.put_pending, openid,
+                                    json.dumps({"text": reply.text, "more_url": reply.more_url}, ensure_ascii=False))
+        except Exception:
+            log.exception("wechat: could not keep an answer for “结果”")
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
