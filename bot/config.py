@@ -43,6 +43,7 @@ class Config:
     web_header_timeout: float = 20.0        # seconds a connection may take to send a complete request
     wechat_replay_window: int = 300         # WeChat timestamps older or newer than this (s) are refused
     public_url: str | None = None           # where people reach the web chat (PZ_PUBLIC_URL)
+    profile_retention_days: int = 365       # saved enterprise profiles not updated for this long are deleted
     # secrets: only from the environment, never from config.yaml
     telegram_token: str | None = None
     telegram_base_url: str | None = None
@@ -50,6 +51,7 @@ class Config:
     wechat_aes_key: str | None = None
     wechat_app_id: str | None = None
     wechat_app_secret: str | None = None
+    wechat_api_base_url: str | None = None  # WECHAT_API_BASE_URL: elsewhere than api.weixin.qq.com (a proxy)
     log_salt: str = ""          # PZ_LOG_SALT, the old name of PZ_LOG_KEY (still accepted as the key)
     log_key: str = ""           # PZ_LOG_KEY (else PZ_LOG_SALT): the pseudonym key; else read from log_key_file
     log_key_file: Path | None = None    # PZ_LOG_KEY_FILE / question_log.key_file; default <data>/log.key
@@ -147,6 +149,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             web_header_timeout=float(web.get("header_timeout", 20.0)),
             wechat_replay_window=int(raw.get("wechat", {}).get("replay_window_seconds", 300)),
             public_url=env.get("PZ_PUBLIC_URL") or web.get("public_url") or None,
+            profile_retention_days=int((raw.get("profiles") or {}).get("retention_days", 365)),
             log_retention_days=int(qlog.get("retention_days", 365)),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
@@ -154,6 +157,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             wechat_aes_key=env.get("WECHAT_AES_KEY") or None,
             wechat_app_id=env.get("WECHAT_APP_ID") or None,
             wechat_app_secret=env.get("WECHAT_APP_SECRET") or None,
+            wechat_api_base_url=env.get("WECHAT_API_BASE_URL") or None,
             log_salt=env.get("PZ_LOG_SALT") or "",
             log_key=env.get("PZ_LOG_KEY") or env.get("PZ_LOG_SALT") or "",
             log_key_file=_path(base, key_file) if key_file else None,
