@@ -393,7 +393,7 @@ def write_html(outdir: Path, rep: dict, groups: list[QuestionGroup], top: int = 
         if not rows:
             return '<p class="muted">没有。</p>'
         head = "".join(f"<th>{e(h)}</th>" for h in header)
-        cls = lambda i: ' class="n"' if i in numeric else ' class="w"' if i in nowrap else ""  # noqa: E731
+        cls = lambda i: ' class="n"' if i in numeric else ' class="w"' if i in nowrap else ""
         body = "".join("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 

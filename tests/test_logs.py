@@ -76,15 +76,21 @@ def test_report_on_a_seeded_log(tmp_path):
     assert [c for _, c in groups[0].examples] == [6, 2, 2]      # most frequent wording first
 
 
-def test_report_command_writes_tables_csv_and_charts(tmp_path, monkeypatch):
+def run_report(tmp_path, monkeypatch):
+    """`logs report --since 7d` on the log in tmp_path/data; (result, report folder)."""
     from scripts.logs_admin import group
-    data = tmp_path / "data"
-    _seed(data / "questions.sqlite").close()
-    monkeypatch.setenv("PZ_DATA_DIR", str(data))
+    monkeypatch.setenv("PZ_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("PZ_LOG_SALT", "test-salt")
     out = tmp_path / "report"
     res = CliRunner().invoke(group, ["report", "--since", "7d", "--out", str(out)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
+    return res, out
+
+
+def test_report_command_writes_tables_csv_and_charts(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    _seed(data / "questions.sqlite").close()
+    res, out = run_report(tmp_path, monkeypatch)
     assert "Most frequent questions" in res.output and CONTACT[0] in res.output and "电话打不通" in res.output
     with open(out / "question_groups.csv", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
@@ -234,16 +240,11 @@ def test_csv_export_neutralises_formulas(tmp_path, monkeypatch):
 
 
 def test_report_csvs_neutralise_formulas_and_tables_show_markup_literally(tmp_path, monkeypatch):
-    from scripts.logs_admin import group
     data = tmp_path / "data"
     log = _injected_log(data / "questions.sqlite")
     log.record("web", "z", "[/bold] [link=file:///etc/passwd]点[/link] \x1b[2J", _answer("not_found"), 1.0)
     log.close()
-    monkeypatch.setenv("PZ_DATA_DIR", str(data))
-    monkeypatch.setenv("PZ_LOG_SALT", "test-salt")
-    out = tmp_path / "report"
-    res = CliRunner().invoke(group, ["report", "--since", "7d", "--out", str(out)], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+    res, out = run_report(tmp_path, monkeypatch)
     assert "[/bold]" in res.output and "\x1b" not in res.output and "\\x1b" in res.output
     for name in ("question_groups.csv", "not_found.csv", "negative_feedback.csv"):
         with open(out / name, encoding="utf-8-sig", newline="") as f:
@@ -429,15 +430,10 @@ def test_html_report_is_escaped_embeds_its_charts_and_says_how_to_curate(tmp_pat
     import base64
     from html.parser import HTMLParser
 
-    from scripts.logs_admin import group
     data = tmp_path / "data"
     log, nf, bad = _html_log(data / "questions.sqlite")
     log.close()
-    monkeypatch.setenv("PZ_DATA_DIR", str(data))
-    monkeypatch.setenv("PZ_LOG_SALT", "test-salt")
-    out = tmp_path / "report"
-    res = CliRunner().invoke(group, ["report", "--since", "7d", "--out", str(out)], catch_exceptions=False)
-    assert res.exit_code == 0, res.output
+    _, out = run_report(tmp_path, monkeypatch)
     page = (out / "report.html").read_text(encoding="utf-8")
 
     class Tags(HTMLParser):
