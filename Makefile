@@ -33,6 +33,11 @@ PIP := .venv/bin/pip -q --disable-pip-version-check
 	bash scripts/install_postgres.sh || echo "PostgreSQL not installed: the PostgreSQL tests will be skipped" >&2
 	touch $@
 
+# Debian's nginx for the several-machines test (tests/test_workers.py runs docs/nginx.md's configuration).
+.venv/.nginx: scripts/install_nginx.sh | .venv/bin/python
+	bash scripts/install_nginx.sh || echo "nginx not installed: the nginx test will be skipped" >&2
+	touch $@
+
 run: .venv/.runtime .venv/.fonts
 	$(PY) -m bot run
 
@@ -42,7 +47,7 @@ chat: .venv/.runtime
 build: .venv/.runtime
 	$(PY) -m bot build
 
-test: .venv/.dev .venv/.browser .venv/.fonts .venv/.postgres
+test: .venv/.dev .venv/.browser .venv/.fonts .venv/.postgres .venv/.nginx
 	$(PY) -m pytest
 
 bench: .venv/.dev

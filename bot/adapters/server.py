@@ -11,9 +11,12 @@ Routes:
                          staff_replies, question_id, session_id
     POST /api/feedback   {session_id, question_id, value: 1|-1, reason?} -> {ok: true}; 403 unless the
                          question was asked in that session
-    POST /api/history    {session_id} -> {turns: [{question, reply}], facts} (kept server-side per session)
+    POST /api/history    {session_id} -> {turns: [{question, reply}], facts, profile, notices} (kept server-side
+                         per session; `notices`: new-policy notices waiting for this owner, shown once)
     POST /api/facts      {session_id, key?, value?, remove?, clear?} -> {facts: [{key, label, value, editable}]}
     POST /api/reset      {session_id} -> {ok: true}: forget the conversation (facts and history)
+    POST /api/profile    {session_id, action?: save|delete|notify_on|notify_off} -> {profile: {saved, notify} | null,
+                         facts}: the enterprise profile kept with the owner's consent (new-policy notices)
     GET  /healthz        {ok: true}
     GET/POST /wechat     the WeChat Official Account endpoint (bot/adapters/wechat.py)
 
@@ -200,7 +203,32 @@ async def history(request: web.Request) -> web.Response:
         return web.json_response({"turns": [], "facts": []})
     turns = await asyncio.to_thread(runtime.history, CHANNEL, session_id)
     facts = await asyncio.to_thread(runtime.facts, CHANNEL, session_id)
-    return web.json_response({"turns": turns, "facts": facts}, dumps=_dumps)
+    profile = await asyncio.to_thread(runtime.profile_status, CHANNEL, session_id)
+    notices = await asyncio.to_thread(runtime.take_notices, CHANNEL, session_id)
+    return web.json_response({"turns": turns, "facts": facts, "profile": profile, "notices": notices}, dumps=_dumps)
+
+
+PROFILE_ACTIONS = ("save", "delete", "notify_on", "notify_off")
+
+
+async def profile_api(request: web.Request) -> web.Response:
+    """The saved profile in the facts panel: view, save (the owner's consent), delete, notices on / off."""
+    data = await _json_body(request)
+    runtime = request.app[RUNTIME_KEY]
+    session_id, action = data.get("session_id"), data.get("action")
+    if action is not None and action not in PROFILE_ACTIONS:
+        return _error(400, BAD_REQUEST)
+    if not issued_session_id(runtime, session_id):
+        return web.json_response({"profile": None, "facts": []})
+    if action == "save" and not await asyncio.to_thread(runtime.save_profile, CHANNEL, session_id):
+        return _error(400, "还没有可保存的企业信息：先在对话里告诉我企业情况，或做一次政策体检。")
+    if action == "delete":
+        await asyncio.to_thread(runtime.delete_profile, CHANNEL, session_id)
+    elif action in ("notify_on", "notify_off"):
+        await asyncio.to_thread(runtime.set_notify, CHANNEL, session_id, action == "notify_on")
+    profile = await asyncio.to_thread(runtime.profile_status, CHANNEL, session_id)
+    facts = await asyncio.to_thread(runtime.facts, CHANNEL, session_id)
+    return web.json_response({"profile": profile, "facts": facts}, dumps=_dumps)
 
 
 async def facts(request: web.Request) -> web.Response:
@@ -308,6 +336,7 @@ def create_app(runtime, config, *, wechat_client=None, wechat_passive_timeout: f
     app.router.add_post("/api/history", history)
     app.router.add_post("/api/facts", facts)
     app.router.add_post("/api/reset", reset)
+    app.router.add_post("/api/profile", profile_api)
     app.router.add_get("/clause/{clause_id:.+}", clause_page)
     app.router.add_static("/static/", WEB_DIR, show_index=False, follow_symlinks=False)
     if config.wechat_token:
@@ -366,9 +395,11 @@ def _shown_url(host: str, port: int) -> str:
 
 
 async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event | None = None,
-                wechat_client=None, out=None) -> None:
+                wechat_client=None, out=None, sock=None, worker: int | None = None) -> None:
     """Serve until `stop` is set (or SIGINT/SIGTERM): the web app (+ /wechat) and, when
-    config.telegram_token is set and `telegram` is true, the Telegram bot in the same loop."""
+    config.telegram_token is set and `telegram` is true, the Telegram bot in the same loop. `sock`: a
+    listening socket to accept on instead of binding config's address (the workers of `serve --workers`
+    share one); `worker`: this worker's number, sent back in an `X-PZ-Worker` header."""
     out = out or sys.stdout
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -380,12 +411,17 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or not supported here
     app = create_app(runtime, config, wechat_client=wechat_client, public_url=_public_url(config))
+    if worker is not None:
+        async def _worker_header(request, response, number=str(worker)):
+            response.headers["X-PZ-Worker"] = number
+        app.on_response_prepare.append(_worker_header)
     runner = make_runner(app, config)
     await runner.setup()
     runtime.start_housekeeping()      # expired sessions are purged on a schedule
     tg_app = None
     try:
-        site = web.TCPSite(runner, config.web_host, config.web_port)
+        site = (web.SockSite(runner, sock) if sock is not None
+                else web.TCPSite(runner, config.web_host, config.web_port))
         await site.start()
         port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets \
             else config.web_port
@@ -466,8 +502,16 @@ def run_command(ctx, host, port):
 @click.option("--host", default=None, help="Address to listen on (default: web.host in config.yaml, 127.0.0.1).")
 @click.option("--port", default=None, type=click.IntRange(0, 65535),
               help="Port to listen on (default: web.port in config.yaml, 8080).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes answering on the one port, each with its own copy of the assistant. They share "
+                   "state through the database: PostgreSQL (PZ_DATABASE_URL), or the SQLite files on one machine.")
 @click.pass_context
-def command(ctx, host, port):
+def command(ctx, host, port, workers):
     """Serve the web chat, its JSON API and the WeChat endpoint (when WECHAT_TOKEN is set)."""
     from bot.cli import load
-    run_all(_with_address(load(ctx), host, port), telegram=False)
+    config = _with_address(load(ctx), host, port)
+    if workers > 1:
+        from bot.adapters.workers import run_workers
+        run_workers(config, workers)
+    else:
+        run_all(config, telegram=False)
