@@ -2,6 +2,7 @@
 headless Chromium (Debian's `chromium`, driven by Playwright; scripts/install_browser.sh installs it)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -411,11 +412,12 @@ async def test_serve_prints_the_url_and_runs_telegram_in_the_same_loop(tmp_path,
         assert calls == []
 
 
-def test_serve_command_help():
+@pytest.mark.parametrize("command", ["serve", "run"])
+def test_serve_and_run_take_host_and_port(command):
     from click.testing import CliRunner
 
     from bot.cli import main
-    result = CliRunner().invoke(main, ["serve", "--help"])
+    result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert "--host" in result.output and "--port" in result.output
 
@@ -439,130 +441,179 @@ async def _inside_scroller(page, locator) -> bool:
     }""")
 
 
-@pytest.mark.slow
-async def test_phone_page_with_the_real_assistant(request, tmp_path):
+@contextlib.asynccontextmanager
+async def real_page(request, tmp_path, **context_options):
+    """The chat page over the real assistant in headless Chromium: (browser context, page, runtime, page
+    errors). Skips without playwright or Chromium."""
     playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
     chromium = chromium_path()
     if chromium is None:
         pytest.skip("Chromium not found at /usr/bin/chromium: run scripts/install_browser.sh (make test does)")
-    assistant = request.getfixturevalue("assistant")
-    expect = playwright_api.expect
     config = make_config(tmp_path)
-    runtime = make_runtime(config, assistant)
+    runtime = make_runtime(config, request.getfixturevalue("assistant"))
     client = TestClient(TestServer(create_app(runtime, config), host="127.0.0.1"))
     await client.start_server()
-    shots = _shots_dir(tmp_path)
     try:
         async with playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             try:
-                context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                                    is_mobile=True, has_touch=True)
+                context = await browser.new_context(**context_options)
                 page = await context.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 await page.goto(str(client.make_url("/")))
-                bots = page.locator("#messages .msg.bot:not(.typing)")
-                await expect(bots).to_have_count(1)
-
-                # a reward question without the county: the bot asks, with a button per county
-                await page.fill("#question", "我们是涉农企业，营收首次过了5亿，能拿多少奖励？")
-                await page.press("#question", "Enter")
-                await expect(bots).to_have_count(2)
-                clarify = bots.nth(1)
-                await expect(clarify).to_have_attribute("data-status", "clarify")
-                choices = clarify.locator(".choices .choice")
-                await expect(choices.filter(has_text="高平")).to_have_count(1)
-                await page.screenshot(path=str(shots / "phone-clarify.png"))
-
-                # the button sends the choice as the owner's message
-                async with page.expect_response("**/api/ask") as asked:
-                    await choices.filter(has_text="高平").click()
-                assert json.loads((await asked.value).request.post_data)["question"] == "高平"
-                await expect(page.locator("#messages .msg.user .bubble").last).to_have_text("高平")
-                await expect(bots).to_have_count(3)
-                answer = bots.nth(2)
-                await expect(answer).to_have_attribute("data-status", "answered")
-                amount = answer.locator(".reward-card .amount")
-                await expect(amount).to_have_text("30万元")
-                # the reply is shown from its start: the amount is on screen, not scrolled past
-                await expect(amount).to_be_in_viewport()
-                assert await _inside_scroller(page, amount)
-                assert await _inside_scroller(page, answer.locator(".headline"))
-                # the expiry is said once, first; 依据 and 责任单位 are folded
-                bubble_text = await answer.locator(".bubble").inner_text()
-                assert bubble_text.count("已失效") == 1 and "⚠ ⚠" not in bubble_text
-                await expect(answer.locator(".bubble > .status")).to_have_count(1)
-                await expect(answer.locator(".fold.source")).not_to_have_attribute("open", "")
-                await expect(answer.locator(".fold.offices > summary")).to_be_visible()
-                await expect(answer.locator(".fold.offices p")).to_be_hidden()
-                # suggested next questions replace the common ones
-                await expect(page.locator("#chips .chip", has_text="依据是哪个文件？")).to_have_count(1)
-                await page.screenshot(path=str(shots / "phone-answer.png"))
-
-                # a suggestion chip asks its question
-                await page.locator("#chips .chip", has_text="这个找谁办？").click()
-                await expect(bots).to_have_count(4)
-                await expect(bots.nth(3).locator(".bubble")).to_contain_text("工信")
-
-                # a reload keeps the conversation (kept on the server for this session)
-                await page.reload()
-                await expect(bots).to_have_count(4)
-                await expect(page.locator("#messages .msg.user")).to_have_count(3)
-                await expect(bots.nth(2).locator(".reward-card .amount")).to_have_text("30万元")
-                await page.screenshot(path=str(shots / "phone-after-reload.png"))
-
-                # 👎 with a preset reason: recorded; the reasons are on screen, not under the input bar
-                answer = bots.nth(2)
-                qid = int(await answer.get_attribute("data-question-id"))
-                await answer.locator("button.fb-down").click()
-                presets = answer.locator(".reason .reason-chip")
-                await expect(presets.first).to_be_visible()
-                await expect(presets.filter(has_text="金额不对")).to_be_in_viewport()
-                assert await _inside_scroller(page, answer.locator(".reason"))
-                async with page.expect_response("**/api/feedback"):
-                    await presets.filter(has_text="金额不对").click()
-                await expect(answer.locator(".reason-done")).to_have_text("已记录，谢谢")
-                assert feedback_in_log(runtime, qid) == (-1, "金额不对")
-
-                # what the assistant knows about the enterprise: view, edit, remove, clear
-                await page.click("#open-facts")
-                facts = page.locator("#facts-list .fact")
-                await expect(page.locator("#facts-list .fact[data-key=region] .fact-value")).to_have_text("高平市")
-                await expect(page.locator("#facts-list .fact[data-key=agricultural] .fact-value")).to_have_text("是")
-                await page.screenshot(path=str(shots / "phone-facts.png"))
-                await page.click("#facts-list .fact[data-key=region] .fact-edit")
-                await page.fill("#facts-list .fact[data-key=region] input", "泽州")
-                await page.click("#facts-list .fact[data-key=region] button[type=submit]")
-                await expect(page.locator("#facts-list .fact[data-key=region] .fact-value")).to_have_text("泽州县")
-                await page.click("#facts-list .fact[data-key=agricultural] .fact-remove")
-                await expect(page.locator("#facts-list .fact[data-key=agricultural]")).to_have_count(0)
-                known = runtime.facts("web", await page.evaluate("localStorage.getItem('pz.session_id')"))
-                assert {f["key"]: f["value"] for f in known}["region"] == "泽州县" and "agricultural" not in {f["key"] for f in known}
-                await page.click("#clear-facts")
-                await expect(facts).to_have_count(0)
-                await expect(page.locator("#facts-empty")).to_be_visible()
-                await page.click("#close-facts")
-                await expect(page.locator("#facts-panel")).to_be_hidden()
-
-                # copy: the answer text goes to the clipboard
-                await context.grant_permissions(["clipboard-read", "clipboard-write"])
-                await answer.locator("button.copy").click()
-                await expect(answer.locator(".actions .thanks")).to_have_text("已复制")
-                copied = await page.evaluate("navigator.clipboard.readText()")
-                assert "30万元" in copied and "晋市政办〔2023〕39号" in copied
-
-                # 新对话: the server forgets the conversation; a reload starts afresh
-                await page.click("#new-chat")
-                await expect(bots).to_have_count(1)
-                await page.reload()
-                await expect(bots).to_have_count(1)
-                await expect(page.locator("#messages .msg.user")).to_have_count(0)
-                assert errors == []
+                yield context, page, runtime, errors
             finally:
                 await browser.close()
     finally:
         await client.close()
         runtime.close()
+
+
+@pytest.mark.slow
+async def test_phone_page_with_the_real_assistant(request, tmp_path):
+    expect = pytest.importorskip("playwright.async_api", reason="playwright is not installed").expect
+    shots = _shots_dir(tmp_path)
+    async with real_page(request, tmp_path, viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                         is_mobile=True, has_touch=True) as (context, page, runtime, errors):
+        bots = page.locator("#messages .msg.bot:not(.typing)")
+        await expect(bots).to_have_count(1)
+
+        # a reward question without the county: the bot asks, with a button per county
+        await page.fill("#question", "我们是涉农企业，营收首次过了5亿，能拿多少奖励？")
+        await page.press("#question", "Enter")
+        await expect(bots).to_have_count(2)
+        clarify = bots.nth(1)
+        await expect(clarify).to_have_attribute("data-status", "clarify")
+        choices = clarify.locator(".choices .choice")
+        await expect(choices.filter(has_text="高平")).to_have_count(1)
+        await page.screenshot(path=str(shots / "phone-clarify.png"))
+
+        # the button sends the choice as the owner's message
+        async with page.expect_response("**/api/ask") as asked:
+            await choices.filter(has_text="高平").click()
+        assert json.loads((await asked.value).request.post_data)["question"] == "高平"
+        await expect(page.locator("#messages .msg.user .bubble").last).to_have_text("高平")
+        await expect(bots).to_have_count(3)
+        answer = bots.nth(2)
+        await expect(answer).to_have_attribute("data-status", "answered")
+        amount = answer.locator(".reward-card .amount")
+        await expect(amount).to_have_text("30万元")
+        # the reply is shown from its start: the amount is on screen, not scrolled past
+        await expect(amount).to_be_in_viewport()
+        assert await _inside_scroller(page, amount)
+        assert await _inside_scroller(page, answer.locator(".headline"))
+        # the expiry is said once, first; 依据 and 责任单位 are folded
+        bubble_text = await answer.locator(".bubble").inner_text()
+        assert bubble_text.count("已失效") == 1 and "⚠ ⚠" not in bubble_text
+        await expect(answer.locator(".bubble > .status")).to_have_count(1)
+        await expect(answer.locator(".fold.source")).not_to_have_attribute("open", "")
+        await expect(answer.locator(".fold.offices > summary")).to_be_visible()
+        await expect(answer.locator(".fold.offices p")).to_be_hidden()
+        # suggested next questions replace the common ones
+        await expect(page.locator("#chips .chip", has_text="依据是哪个文件？")).to_have_count(1)
+        await page.screenshot(path=str(shots / "phone-answer.png"))
+
+        # a suggestion chip asks its question
+        await page.locator("#chips .chip", has_text="这个找谁办？").click()
+        await expect(bots).to_have_count(4)
+        await expect(bots.nth(3).locator(".bubble")).to_contain_text("工信")
+
+        # a reload keeps the conversation (kept on the server for this session)
+        await page.reload()
+        await expect(bots).to_have_count(4)
+        await expect(page.locator("#messages .msg.user")).to_have_count(3)
+        await expect(bots.nth(2).locator(".reward-card .amount")).to_have_text("30万元")
+        await page.screenshot(path=str(shots / "phone-after-reload.png"))
+
+        # 👎 with a preset reason: recorded; the reasons are on screen, not under the input bar
+        answer = bots.nth(2)
+        qid = int(await answer.get_attribute("data-question-id"))
+        await answer.locator("button.fb-down").click()
+        presets = answer.locator(".reason .reason-chip")
+        await expect(presets.first).to_be_visible()
+        await expect(presets.filter(has_text="金额不对")).to_be_in_viewport()
+        assert await _inside_scroller(page, answer.locator(".reason"))
+        async with page.expect_response("**/api/feedback"):
+            await presets.filter(has_text="金额不对").click()
+        await expect(answer.locator(".reason-done")).to_have_text("已记录，谢谢")
+        assert feedback_in_log(runtime, qid) == (-1, "金额不对")
+
+        # what the assistant knows about the enterprise: view, edit, remove, clear
+        await page.click("#open-facts")
+        facts = page.locator("#facts-list .fact")
+        await expect(page.locator("#facts-list .fact[data-key=region] .fact-value")).to_have_text("高平市")
+        await expect(page.locator("#facts-list .fact[data-key=agricultural] .fact-value")).to_have_text("是")
+        await page.screenshot(path=str(shots / "phone-facts.png"))
+        await page.click("#facts-list .fact[data-key=region] .fact-edit")
+        await page.fill("#facts-list .fact[data-key=region] input", "泽州")
+        await page.click("#facts-list .fact[data-key=region] button[type=submit]")
+        await expect(page.locator("#facts-list .fact[data-key=region] .fact-value")).to_have_text("泽州县")
+        await page.click("#facts-list .fact[data-key=agricultural] .fact-remove")
+        await expect(page.locator("#facts-list .fact[data-key=agricultural]")).to_have_count(0)
+        known = runtime.facts("web", await page.evaluate("localStorage.getItem('pz.session_id')"))
+        assert {f["key"]: f["value"] for f in known}["region"] == "泽州县" and "agricultural" not in {f["key"] for f in known}
+        await page.click("#clear-facts")
+        await expect(facts).to_have_count(0)
+        await expect(page.locator("#facts-empty")).to_be_visible()
+        await page.click("#close-facts")
+        await expect(page.locator("#facts-panel")).to_be_hidden()
+
+        # copy: the answer text goes to the clipboard
+        await context.grant_permissions(["clipboard-read", "clipboard-write"])
+        await answer.locator("button.copy").click()
+        await expect(answer.locator(".actions .thanks")).to_have_text("已复制")
+        copied = await page.evaluate("navigator.clipboard.readText()")
+        assert "30万元" in copied and "晋市政办〔2023〕39号" in copied
+
+        # 新对话: the server forgets the conversation; a reload starts afresh
+        await page.click("#new-chat")
+        await expect(bots).to_have_count(1)
+        await page.reload()
+        await expect(bots).to_have_count(1)
+        await expect(page.locator("#messages .msg.user")).to_have_count(0)
+        assert errors == []
     assert sorted(p.name for p in shots.glob("phone-*.png")) == [
         "phone-after-reload.png", "phone-answer.png", "phone-clarify.png", "phone-facts.png"]
+
+
+
+
+@pytest.mark.slow
+async def test_desktop_page_with_the_real_assistant(request, tmp_path):
+    """Once at desktop size (1280×800), after a long reply has filled the page: the county button sends
+    the choice, the new reply starts on screen with its amount, and a reload keeps the conversation."""
+    expect = pytest.importorskip("playwright.async_api", reason="playwright is not installed").expect
+    shots = _shots_dir(tmp_path)
+    async with real_page(request, tmp_path, viewport={"width": 1280, "height": 800}) as (_, page, _, errors):
+        bots = page.locator("#messages .msg.bot:not(.typing)")
+        await expect(bots).to_have_count(1)
+        for i, question in enumerate(["阳城有哪些市级专业镇", "专业镇的事找哪个部门？"], start=2):
+            await page.fill("#question", question)
+            await page.press("#question", "Enter")
+            await expect(bots).to_have_count(i)
+        await page.fill("#question", "我们是涉农企业，营收首次过了5亿，能拿多少奖励？")
+        await page.press("#question", "Enter")
+        await expect(bots).to_have_count(4)
+        county = bots.nth(3).locator(".choices .choice").filter(has_text="高平")
+        await expect(county).to_be_visible()
+        async with page.expect_response("**/api/ask") as asked:
+            await county.click()
+        assert json.loads((await asked.value).request.post_data)["question"] == "高平"
+        await expect(bots).to_have_count(5)
+        answer = bots.nth(4)
+        await expect(answer.locator(".reward-card .amount")).to_have_text("30万元")
+        # the page was scrolled to the start of the new reply, not past its amount
+        assert await page.evaluate("document.getElementById('messages').scrollTop") > 0
+        for part in (".headline", ".reward-card .amount"):
+            await expect(answer.locator(part)).to_be_in_viewport()
+            assert await _inside_scroller(page, answer.locator(part)), part
+        await page.screenshot(path=str(shots / "desktop-answer.png"))
+        await page.reload()
+        await expect(bots).to_have_count(5)
+        await expect(bots.nth(4).locator(".reward-card .amount")).to_have_text("30万元")
+        await expect(page.locator("#messages .msg.user .bubble").last).to_have_text("高平")
+        await page.screenshot(path=str(shots / "desktop-after-reload.png"))
+        assert errors == []
+    for name in ("desktop-answer.png", "desktop-after-reload.png"):
+        assert (shots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
