@@ -297,3 +297,22 @@ def test_workers_starting_together_migrate_once(where):
     finally:
         for db in dbs:
             db.close()
+
+
+def test_staff_commands_use_the_shared_database(pg_url, tmp_path, monkeypatch):
+    """With PZ_DATABASE_URL the staff commands read and write what the workers do, not local files."""
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    monkeypatch.setenv("PZ_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PZ_DATABASE_URL", pg_url)
+    monkeypatch.setenv("PZ_STAFF_NAME", "李工")
+    box = Inbox(pg_url)
+    ref = box.add(HandoffMessage("s9", "技改补贴怎么申请", [], None, "晋城市阳城县", "县工信局"), "wechat").ref
+    run = lambda *a, **kw: CliRunner().invoke(main, list(a), catch_exceptions=False, **kw)  # noqa: E731
+    res = run("inbox", "list")
+    assert res.exit_code == 0 and ref in res.output and "技改补贴怎么申请" in res.output
+    assert run("inbox", "answer", ref, input="请带技改项目备案到县工信局。\n").exit_code == 0
+    assert [m.reply for m in box.take_replies("s9")] == ["请带技改项目备案到县工信局。"]
+    box.close()
+    assert not (tmp_path / "data" / "inbox.sqlite").exists()

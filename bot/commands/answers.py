@@ -49,9 +49,10 @@ def _who(by: str | None) -> str:
 
 def _log(cfg):
     from bot.qlog import QuestionLog
-    if not cfg.log_db.exists():
+    from bot.storage import exists, location
+    if not exists(cfg, "question_log"):
         raise click.ClickException(f"no question log yet at {cfg.log_db}")
-    return QuestionLog(cfg.log_db, cfg.log_key or None, key_file=cfg.log_key_path)
+    return QuestionLog(location(cfg, "question_log"), cfg.log_key or None, key_file=cfg.log_key_path)
 
 
 def _describe_clause(kb, cid: str) -> str:

@@ -36,7 +36,8 @@ out = _Out()
 
 def _inbox(cfg):
     from bot.inbox import Inbox
-    return Inbox(cfg.data_dir / "inbox.sqlite")
+    from bot.storage import location
+    return Inbox(location(cfg, "inbox"))        # the shared database with PZ_DATABASE_URL
 
 
 def _id(ref: str) -> int:
