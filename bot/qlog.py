@@ -184,7 +184,7 @@ class QuestionLog(Store):
         except BaseException:
             self.close()
             raise
-        if self.database.kind == SQLITE:
+        if self.migrated and self.database.kind == SQLITE:
             self.database.scrub()       # e.g. the salt m004 deleted, out of the WAL too
 
     @property

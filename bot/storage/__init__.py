@@ -51,7 +51,7 @@ class Store:
         self._owns_db = not isinstance(target, Database)
         self.database = connect(target)
         try:
-            self.database.migrate(self.schema)
+            self.migrated = self.database.migrate(self.schema)     # the migrations applied just now
         except BaseException:
             if self._owns_db:
                 self.database.close()
