@@ -9,6 +9,7 @@ import numpy as np
 
 from index.embedder import Embedder
 from index.fusion import rrf
+from index.shards import INTRO
 from index.store import LoadedIndex
 from kb.regions import Gazetteer
 from kb.store import KnowledgeBase
@@ -32,6 +33,10 @@ class Retriever:
     OWN_DOC_BONUS = 0.1
     PERSON_BONUS = 0.25
     PARENT_PENALTY = 0.45
+    # a shard of up to this many passages is ranked whole; a larger one by its best passages, more when too
+    # few of them belong to documents the question may use
+    WHOLE_SHARD = 4096
+
     def __init__(self, kb: KnowledgeBase, index: LoadedIndex, embedder: Embedder, gazetteer: Gazetteer,
                  rrf_k: int = 60, candidates: int = 50, sparse_weight: float = 1.0, sentence_weight: float = 1.0,
                  heading_weight: float = 0.1):
@@ -39,36 +44,52 @@ class Retriever:
         self.rrf_k, self.candidates, self.sparse_weight = rrf_k, candidates, sparse_weight
         self.sentence_weight, self.heading_weight = sentence_weight, heading_weight
         self._heading_tokens: dict[str, frozenset[str]] = {}
-        paths = {(c.doc_id, tuple(c.heading_path[:-1])) for c in kb.clauses.values()}
-        self._parents = {c.id for c in kb.clauses.values() if (c.doc_id, tuple(c.heading_path)) in paths}
-        self._bm25_pos = {cid: i for i, cid in enumerate(index.bm25_ids)}
+        self._allowed: dict[tuple, tuple[set[str], np.ndarray]] = {}
 
     def allowed_docs(self, region: str | None, today: date | None) -> set[str]:
-        docs = self.kb.live_documents(today) if today else set(self.kb.documents)
-        if region:
-            chain = set(self.gaz.ancestors(region))
-            docs = {d for d in docs if self.kb.documents[d].region in chain}
-        return docs
+        return set(self._scope(region, today)[0])
+
+    def _scope(self, region: str | None, today: date | None) -> tuple[set[str], np.ndarray]:
+        """The documents a question may use (live today, of the region or above it), as ids and as a mask
+        over the index's documents."""
+        key = (region, today)
+        got = self._allowed.get(key)
+        if got is None:
+            docs = self.kb.live_documents(today) if today else set(self.kb.documents)
+            if region:
+                chain = set(self.gaz.ancestors(region))
+                docs = {d for d in docs if self.kb.documents[d].region in chain}
+            got = (docs, self.index.layout.doc_mask(docs))
+            if len(self._allowed) > 256:
+                self._allowed.clear()
+            self._allowed[key] = got
+        return got
 
     def search(self, query: str, k: int = 5, region: str | None = None, today: date | None = None,
                qvec: np.ndarray | None = None) -> list[Hit]:
-        allowed = self.allowed_docs(region, today)
+        allowed, doc_ok = self._scope(region, today)
         if not allowed:
             return []
+        lay = self.index.layout
         expanded = expand(query)
         if qvec is None:
             qvec = self.embedder.query(expanded)
-        rows, scores = self.index.dense.search(qvec, self.index.dense.index.ntotal)
-        dense_best: dict[str, float] = {}
-        for r, s in zip(rows, scores):
-            cid = self.index.passage_clause[r]
-            if self.kb.clauses.get(cid) and self.kb.clauses[cid].doc_id in allowed and cid not in dense_best:
-                dense_best[cid] = float(s)
-        bm = self.index.bm25.scores(expanded)
-        sparse = {cid: float(bm[i]) for cid, i in self._bm25_pos.items()
-                  if cid in self.kb.clauses and self.kb.clauses[cid].doc_id in allowed}
-        dense_rank = sorted(dense_best, key=dense_best.get, reverse=True)[: self.candidates]
-        sparse_rank = [c for c in sorted(sparse, key=sparse.get, reverse=True) if sparse[c] > 0][: self.candidates]
+        # only the shards of the region and the regions above it (every shard without a region)
+        ranges = lay.ranges(self.gaz.ancestors(region) if region else None)
+        dense_best = self._dense(qvec, ranges, doc_ok)
+        sparse = self._sparse(expanded, ranges, doc_ok)
+        ids: dict[int, str] = {}
+
+        def cid(row: int) -> str:
+            c = ids.get(row)
+            if c is None:
+                c = ids[row] = lay.clause_id(row)
+            return c
+        dense_rows = list(dense_best)[: self.candidates]
+        sparse_rows = [r for r in sparse if sparse[r] > 0][: self.candidates]
+        dense_rank = [cid(r) for r in dense_rows]
+        sparse_rank = [cid(r) for r in sparse_rows]
+        row_of = {c: r for r, c in ids.items()}
         # a third view: the clause's best single sentence, by rare words shared (a long clause whose one
         # sentence answers should not lose to a short clause that shares common words)
         q_tokens = frozenset(tokenize(expanded))
@@ -92,17 +113,79 @@ class Retriever:
                     v += self.OWN_DOC_BONUS     # 城区's own plan before the city's policy that also covers it
                 if who and cl.kind in ("name_list", "contact"):
                     v += self.PERSON_BONUS      # "…是谁": the list of names
-                if c in self._parents and cl.text.rstrip().endswith("："):
+                if int(lay.flags[row_of[c]]) & INTRO:
                     v -= self.PARENT_PENALTY    # an introduction to its sub-clauses answers less than they do
                 return v
             top.sort(key=lambda c: (-score(c), c))
-        return [Hit(c, fused[c], dense_best.get(c, 0.0), sparse.get(c, 0.0)) for c in top[:k]]
+        out = []
+        for c in top[:k]:
+            r = row_of[c]
+            d = dense_best.get(r)
+            out.append(Hit(c, fused[c], d if d is not None else self._dense_of(qvec, r), sparse.get(r, 0.0)))
+        return out
+
+    def _dense(self, qvec: np.ndarray, ranges: list[tuple[int, int]], doc_ok: np.ndarray) -> dict[int, float]:
+        """clause row → cosine of its best passage, best first, for at least the best `candidates` clauses
+        of allowed documents in the ranges (all of them in a small shard)."""
+        lay, dense = self.index.layout, self.index.dense
+        found_rows, found_scores = [], []
+        for a, b in ranges:
+            pa, pb = lay.passage_range(a, b)
+            size = pb - pa
+            n = size if size <= self.WHOLE_SHARD else max(8 * self.candidates, 512)
+            while True:
+                rows, scores = dense.search(qvec, n, pa, pb)
+                clause_rows = np.asarray(lay.passage_clause[rows])
+                ok = doc_ok[np.asarray(lay.clause_doc[clause_rows])] if len(rows) else np.zeros(0, bool)
+                if n >= size or len(np.unique(clause_rows[ok])) >= self.candidates:
+                    break
+                n = min(size, n * 4)
+            found_rows.append(rows[ok])
+            found_scores.append(scores[ok])
+        if not found_rows:
+            return {}
+        rows, scores = np.concatenate(found_rows), np.concatenate(found_scores)
+        order = np.lexsort((rows, -scores))
+        best: dict[int, float] = {}
+        for c, s in zip(np.asarray(lay.passage_clause[rows[order]]).tolist(), scores[order].tolist()):
+            if c not in best:
+                best[c] = s
+        return best
+
+    def _dense_of(self, qvec: np.ndarray, row: int) -> float:
+        """Cosine of the clause's best passage (for a clause found by words alone)."""
+        a, b = self.index.layout.passage_range(row, row + 1)
+        _, scores = self.index.dense.search(qvec, b - a, a, b)
+        return float(scores[0]) if len(scores) else 0.0
+
+    def _sparse(self, query: str, ranges: list[tuple[int, int]], doc_ok: np.ndarray) -> dict[int, float]:
+        """clause row → BM25 score for clauses of allowed documents with a positive score, best first (ties
+        in row order)."""
+        lay, bm25 = self.index.layout, self.index.bm25
+        tids = bm25.query_ids(query)
+        if not len(tids):
+            return {}
+        all_rows, all_scores = [], []
+        for a, b in ranges:
+            s = bm25.scores(tids, a, b)
+            rows = np.flatnonzero(s > 0)
+            if len(rows):
+                keep = doc_ok[np.asarray(lay.clause_doc[rows + a])]
+                all_rows.append(rows[keep] + a)
+                all_scores.append(s[rows[keep]])
+        if not all_rows:
+            return {}
+        rows, scores = np.concatenate(all_rows), np.concatenate(all_scores)
+        order = np.lexsort((rows, -scores))
+        return dict(zip(rows[order].tolist(), scores[order].astype(np.float64).tolist()))
 
     def _heading_overlap(self, q_tokens: frozenset[str], clause_id: str) -> float:
         toks = self._heading_tokens.get(clause_id)
         if toks is None:
             c = self.kb.clauses[clause_id]
-            toks = self._heading_tokens[clause_id] = frozenset(tokenize(c.heading_path[-1])) if c.heading_path \
-                else frozenset()
+            toks = frozenset(tokenize(c.heading_path[-1])) if c.heading_path else frozenset()
+            if len(self._heading_tokens) > 50000:
+                self._heading_tokens.clear()
+            self._heading_tokens[clause_id] = toks
         s = self.index.sentences
         return sum(s.idf.get(t, s.max_idf) * (1.0 if len(t) > 1 else 0.3) for t in q_tokens & toks)

@@ -1,9 +1,13 @@
 """The built knowledge base + index as one directory with a manifest, swapped in atomically.
 
-    <data>/builds/<id>/ kb.sqlite  manifest.json  passages.jsonl  vectors.npy  dense.faiss  bm25/
+    <data>/builds/<id>/ kb.sqlite  manifest.json  dense.faiss  layout.json + clause_*.npy (index/shards.py)
+                        vocab.npy  bm25_*.npy (index/sparse.py)  sentence_*.npy … (index/sentences.py)
+                        passages.jsonl  vectors.npy  sentence_keys.json  sentence_vectors.npy (for reuse)
     <data>/current -> builds/<id>        (replaced with one atomic rename)
 
-A rebuild re-embeds only passages whose text changed; a crash mid-build leaves `current` serving.
+Everything derived from the clauses is computed here; loading maps the files and computes nothing, so start-up
+does not grow with the knowledge base. Rows are grouped by region (shards). A rebuild re-embeds only passages
+whose text changed; a crash mid-build leaves `current` serving.
 """
 from __future__ import annotations
 
@@ -20,16 +24,20 @@ from pathlib import Path
 import numpy as np
 
 from bot.errors import IndexError_
+from index import sentences as sentence_files
+from index import sparse
 from index.dense import DenseIndex
 from index.embedder import Embedder
 from index.passages import passages
 from index.sentences import SentenceIndex, sentence_passage, split_sentences
+from index.shards import INTRO, Layout, shard_order, write_layout
 from index.sparse import BM25Index
+from index.vocab import StringTable
 from kb.documents import DocumentMeta
 from kb.parse import INDEXED_KINDS, Clause
 
 log = logging.getLogger(__name__)
-FORMAT = 4
+FORMAT = 5
 KEEP_BUILDS = 3
 
 
@@ -116,15 +124,16 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
     tmp.mkdir()
     try:
         write_kb(tmp / "kb.sqlite")
-        rows, texts = [], []
-        for c in clauses:
-            if c.kind not in INDEXED_KINDS:
-                continue
+        indexed = [c for c in clauses if c.kind in INDEXED_KINDS]
+        indexed = [indexed[i] for i in shard_order([docs[c.doc_id].region for c in indexed])]
+        rows, texts, passage_rows = [], [], []
+        for row, c in enumerate(indexed):
             for p in passages(docs[c.doc_id], c, passage_chars):
                 rows.append({"clause_id": c.id, "key": passage_key(embedder.backend, embedder.model, p)})
                 texts.append(p)
-        indexed = [c for c in clauses if c.kind in INDEXED_KINDS]
-        sentence_texts = [sentence_passage(c, sent) for c in indexed for sent in split_sentences(c.text)]
+                passage_rows.append(row)
+        split = [split_sentences(c.text) for c in indexed]
+        sentence_texts = [sentence_passage(c, sent) for c, sents in zip(indexed, split) for sent in sents]
         sentence_keys = [passage_key(embedder.backend, embedder.model, t) for t in sentence_texts]
         cache = _previous_vectors(data_dir, embedder)
         wanted = dict(zip([r["key"] for r in rows], texts)) | dict(zip(sentence_keys, sentence_texts))
@@ -154,9 +163,8 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
             for r, t in zip(rows, texts):
                 f.write(json.dumps({**r, "text": t}, ensure_ascii=False) + "\n")
         DenseIndex.build(vectors).save(tmp / "dense.faiss")
-        BM25Index.build([f"{c.heading}\n{c.heading}\n{c.text}" for c in indexed]).save(tmp / "bm25")
-        (tmp / "bm25_ids.json").write_text(json.dumps([c.id for c in indexed]), encoding="utf-8")
-        SentenceIndex.build([(c.id, c.text) for c in indexed], tmp)
+        del vectors, sentence_vectors, cache
+        write_derived(tmp, docs, clauses, indexed, split, passage_rows, progress)
         Manifest(FORMAT, embedder.backend, embedder.model, embedder.dim, time.time(),
                  {c.id: c.hash for c in clauses}, doc_hashes, len(rows), build_id).write(tmp)
         final = builds / build_id
@@ -167,6 +175,23 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
     swap_current(data_dir, final)
     prune(builds, keep=final)
     return final, len(todo)
+
+
+def write_derived(directory: Path, docs: dict[str, DocumentMeta], clauses: list[Clause], indexed: list[Clause],
+                  split: list[list[str]], passage_rows: list[int], progress: bool = False) -> None:
+    """Everything the assistant needs from the clauses besides their vectors: shards, BM25 weights, sentences
+    and their tokens, token weights and postings."""
+    from index.tokenize import prepare_bulk
+    prepare_bulk()
+    paths = {(c.doc_id, tuple(c.heading_path[:-1])) for c in clauses}
+    flags = [INTRO if (c.doc_id, tuple(c.heading_path)) in paths and c.text.rstrip().endswith("：") else 0
+             for c in indexed]
+    write_layout(directory, [c.id for c in indexed], [c.doc_id for c in indexed],
+                 {d: m.region for d, m in docs.items()}, passage_rows, flags)
+    corpus = sparse.corpus_tokens([f"{c.heading}\n{c.heading}\n{c.text}" for c in indexed])
+    model = sparse.fit(corpus)
+    vocab = sentence_files.build([(c.id, s) for c, s in zip(indexed, split)], directory, {t for t in model.vocab_dict if t})
+    sparse.save(model, vocab, directory)
 
 
 def swap_current(data_dir: Path, target: Path) -> None:
@@ -190,24 +215,23 @@ def prune(builds: Path, keep: Path) -> None:
 class LoadedIndex:
     directory: Path
     manifest: Manifest
-    passage_clause: list[str]
+    layout: Layout
     dense: DenseIndex
     bm25: BM25Index
-    bm25_ids: list[str]
     sentences: SentenceIndex
 
     @classmethod
     def load(cls, directory: Path) -> "LoadedIndex":
+        """Maps the build's files (nothing is computed from the clauses here)."""
         m = Manifest.read(directory)
         try:
-            rows = [json.loads(line)["clause_id"]
-                    for line in (directory / "passages.jsonl").read_text(encoding="utf-8").splitlines()]
+            layout = Layout.load(directory)
             dense = DenseIndex.load(directory / "dense.faiss")
-            bm25 = BM25Index.load(directory / "bm25")
-            ids = json.loads((directory / "bm25_ids.json").read_text(encoding="utf-8"))
-            sentences = SentenceIndex.load(directory)
+            vocab = StringTable(directory / "vocab.npy")
+            bm25 = BM25Index(directory, vocab)
+            sentences = SentenceIndex(directory, layout, vocab)
         except (OSError, ValueError, RuntimeError, KeyError) as e:
             raise IndexError_(f"index files damaged in {directory}: {e}; rebuild with `python -m bot build`") from e
-        if dense.index.ntotal != len(rows) or len(rows) != m.passages:
+        if dense.index.ntotal != layout.passages or layout.passages != m.passages:
             raise IndexError_(f"index in {directory} is inconsistent with its manifest; rebuild it")
-        return cls(directory, m, rows, dense, bm25, ids, sentences)
+        return cls(directory, m, layout, dense, bm25, sentences)

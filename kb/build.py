@@ -77,6 +77,8 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
     if embedder is None:
         from index.embedder import make_embedder
         embedder = make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size)
+    from index.tokenize import use_cache
+    use_cache(config.cache_dir or config.data_dir / "cache")
     final, embedded = write_build(config.data_dir, embedder, {d.meta.id: d.meta for d in docs}, hashes, clauses,
                                   partial(write_kb, docs=docs, clauses=clauses),
                                   passage_chars=config.passage_chars, progress=progress,

@@ -97,3 +97,53 @@ def test_unknown_region_rejected(cfg):
     y.write_text(y.read_text(encoding="utf-8").replace("region: 乡宁县", "region: 火星县"), encoding="utf-8")
     with pytest.raises(KBError, match="unknown region"):
         build(cfg, progress=False, embedder=CountingEmbedder())
+
+
+def test_derived_data_is_made_at_build_time_and_matches_the_libraries(cfg):
+    """BM25 from the build's columns equals bm25s's scores to the bit, shard by shard; sentences and their
+    tokens are those of the clause text; rows are grouped by region."""
+    import bm25s
+
+    from index.sentences import split_sentences
+    from index.sparse import corpus_tokens
+    from index.tokenize import tokenize
+    from kb.store import KnowledgeBase
+    build(cfg, progress=False, embedder=CountingEmbedder())
+    cur = current_dir(cfg.data_dir)
+    idx = LoadedIndex.load(cur)
+    kb = KnowledgeBase.load(cur / "kb.sqlite")
+    lay = idx.layout
+    assert isinstance(idx.bm25.data, np.memmap) and isinstance(lay.clause_doc, np.memmap)
+    ids = [lay.clause_id(r) for r in range(lay.size)]
+    clauses = [kb.clauses[c] for c in ids]
+    regions = [kb.documents[c.doc_id].region for c in clauses]
+    for name, span in lay.regions.items():
+        a, b = span["rows"]
+        assert set(regions[a:b]) == {name} and regions.count(name) == b - a
+    model = bm25s.BM25()
+    model.index(corpus_tokens([f"{c.heading}\n{c.heading}\n{c.text}" for c in clauses]), show_progress=False)
+    for q in ("营收首次达到10亿元奖励多少", "专业镇工作专班办公室设在哪", "中华老字号 中华老字号", "火星"):
+        toks = [t for t in tokenize(q) if t in model.vocab_dict]
+        want = model.get_scores(toks) if toks else np.zeros(lay.size, np.float32)
+        tids = idx.bm25.query_ids(q)
+        assert np.array_equal(idx.bm25.scores(tids, 0, lay.size), want)
+        a, b = lay.regions["忻州市"]["rows"]
+        assert np.array_equal(idx.bm25.scores(tids, a, b), want[a:b])
+    c = kb.clauses["xz-2022-82/3-3"]
+    assert idx.sentences.sentences(c.id) == split_sentences(c.text)
+    assert idx.sentences.tokens(c.id) == [frozenset(tokenize(s)) for s in split_sentences(c.text)]
+    assert idx.sentences.sentences("xz-2022-82/no-such-clause") == []
+
+
+def test_split_dictionary_segments_exactly_like_jieba(tmp_path):
+    """The dictionary read one first character at a time cuts text word for word as jieba does."""
+    from index.tokenize import _full_tokenizer, split_tokenizer, write_split
+    full = _full_tokenizer()
+    write_split(full.FREQ, full.total, tmp_path / "dict.bin")
+    split = split_tokenizer(tmp_path / "dict.bin")
+    from tests.conftest import ROOT
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "kb" / "documents").glob("*.txt"))]
+    texts += ["我们是泽州的铸造企业，去年营收两亿多，能拿多少奖励？", "ISO9001认证 专精特新“小巨人” 2+10+5 指什么"]
+    for text in texts:
+        for line in text.splitlines():
+            assert list(split.cut_for_search(line.lower())) == list(full.cut_for_search(line.lower()))

@@ -1,11 +1,14 @@
 """Evidence at sentence level: the sentence of the kind asked for (how many → a number with its unit,
 which → a list, who → names, when → a date) from the best clauses, scored by the rare words it shares with
-the question. Token weights and sentence splits come from the build (index/sentences.py)."""
+the question. Token weights, sentence splits and which clauses hold which words come from the build
+(index/sentences.py): nothing here is computed over the whole knowledge base."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 from index.sentences import SentenceIndex, bigrams
 from index.tokenize import tokenize
@@ -60,35 +63,38 @@ def unit_pattern(question: str) -> re.Pattern | None:
 class EvidenceFinder:
     def __init__(self, sentences: SentenceIndex):
         self.s = sentences
-        self._postings: dict[str, set[str]] = {}
-        for cid, rows in sentences.tokens.items():
-            for toks in rows:
-                for t in toks:
-                    self._postings.setdefault(t, set()).add(cid)
 
     def candidates(self, question: str, allowed, k: int = 6) -> list[str]:
         """Clauses holding a sentence with the question's rarest words (a second way in, beside the
-        retriever's ranking, for a sentence the clause as a whole does not rank for)."""
-        q = sorted((t for t in content_tokens(question) if len(t) > 1 and t in self._postings),
-                   key=lambda t: -self.s.idf.get(t, 0.0))[:3]
-        scores: dict[str, float] = {}
+        retriever's ranking, for a sentence the clause as a whole does not rank for). `allowed`: the
+        document ids the answer may come from, or a test on a clause id."""
+        idf = self.s.idf
+        q = sorted((t for t in content_tokens(question) if len(t) > 1 and t in idf),
+                   key=lambda t: -idf.get(t, 0.0))[:3]
+        layout = self.s.layout
+        doc_ok = layout.doc_mask(set(allowed)) if not callable(allowed) else None
+        scores: dict[int, float] = {}
         for t in q:
-            for cid in self._postings[t]:
-                if allowed(cid):
-                    scores[cid] = scores.get(cid, 0.0) + self.s.idf.get(t, 0.0)
-        return sorted(scores, key=scores.get, reverse=True)[:k]
+            rows = self.s.clauses_with(t)
+            if doc_ok is not None:
+                rows = rows[doc_ok[np.asarray(layout.clause_doc[rows])]] if len(rows) else rows
+            w = idf.get(t, 0.0)
+            for r in rows.tolist():
+                if doc_ok is not None or allowed(layout.clause_id(r)):
+                    scores[r] = scores.get(r, 0.0) + w
+        return [layout.clause_id(r) for r in sorted(scores, key=scores.get, reverse=True)[:k]]
 
     def sentences(self, clause_id: str) -> list[str]:
-        return self.s.by_clause.get(clause_id, [])
+        return self.s.sentences(clause_id)
 
     def overlap(self, question: str, clause_id: str, i: int, exclude: frozenset = frozenset(),
                 minor: frozenset = frozenset()) -> float:
         q = content_tokens(question) - exclude
-        toks = self.s.tokens[clause_id][i]
+        toks = self.s.tokens(clause_id)[i]
         top = self.s.max_idf
         tok = sum(self.s.idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) * (0.3 if t in minor else 1.0)
                   for t in q & toks)
-        gram = sum(self.s.gram_idf.get(g, 0.0) for g in question_grams(question) & self.s.grams[clause_id][i])
+        gram = sum(self.s.gram_idf.get(g, 0.0) for g in question_grams(question) & self.s.grams(clause_id)[i])
         return tok + 0.25 * gram
 
     def text_overlap(self, question: str, text: str) -> float:

@@ -70,6 +70,8 @@ class Assistant:
         from bot.nlu.model import load_model, query_text
         from index.embedder import make_embedder
         from index.store import LoadedIndex, Manifest, check_compatible, current_dir
+        from index.tokenize import use_cache
+        use_cache(config.cache_dir or config.data_dir / "cache")   # jieba's dictionary, split for a fast start
         embedder = embedder or make_embedder(config.embedder_backend, config.embedder_model,
                                              config.embed_batch_size)
         if build:
@@ -84,7 +86,7 @@ class Assistant:
         kb = KnowledgeBase.load(cur / "kb.sqlite")
         index = LoadedIndex.load(cur)
         gaz = Gazetteer.load()
-        rules = load_rules(config.rules_dir, set(kb.clauses), gaz)
+        rules = load_rules(config.rules_dir, kb.clauses, gaz)   # checked clause by clause, not scanned
         retriever = Retriever(kb, index, embedder, gaz, config.rrf_k, config.candidates, config.sparse_weight,
                               config.sentence_weight, config.heading_weight)
         analyzer = Analyzer(load_model(config.cache_dir or config.data_dir / "cache", embedder), gaz,

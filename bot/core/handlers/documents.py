@@ -49,7 +49,7 @@ def validity(ctx: Ctx) -> Answer:
 
 
 def _first_clause(ctx: Ctx, doc_id: str) -> str | None:
-    return next((c.id for c in ctx.kb.clauses.values() if c.doc_id == doc_id and c.kind in ("policy", "preamble")),
+    return next((c.id for c in ctx.kb.clauses_of(doc_id) if c.kind in ("policy", "preamble")),
                 None)
 
 

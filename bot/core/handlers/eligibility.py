@@ -167,8 +167,8 @@ def _criteria_clauses(ctx: Ctx, rows: list[RecognitionThreshold]) -> list[str]:
     """The clauses of the section the thresholds come from (三、创建标准 …), in document order."""
     src = ctx.kb.clauses[rows[0].source.clause]
     parent = src.heading_path[:-1]
-    return [c.id for c in ctx.kb.clauses.values()
-            if c.doc_id == src.doc_id and c.heading_path[:-1] == parent and c.kind in ("policy", "annex")]
+    return [c.id for c in ctx.kb.clauses_of(src.doc_id)
+            if c.heading_path[:-1] == parent and c.kind in ("policy", "annex")]
 
 
 def _table(parts: Parts, rows: list[RecognitionThreshold]) -> None:

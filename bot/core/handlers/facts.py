@@ -35,7 +35,7 @@ def lookup(ctx: Ctx) -> tuple[list[str], str | None]:
     ctx.lookup_query = query
     hits = [h.clause_id for h in ctx.search(query, region, k=8)]
     allowed = ctx.res.retriever.allowed_docs(region, ctx.today)
-    more = ctx.res.evidence.candidates(expand(query), lambda c: ctx.kb.clauses[c].doc_id in allowed)
+    more = ctx.res.evidence.candidates(expand(query), allowed)
     return list(dict.fromkeys(hits + more)), region
 
 
@@ -130,8 +130,8 @@ def _section_children(ctx: Ctx, clause_ids: list[str]) -> Answer | None:
     best, best_score = None, 0.0
     docs = ctx.doc_ids(clause_ids[:4])
     sections: dict[tuple, list] = {}
-    for c in ctx.kb.clauses.values():
-        if c.doc_id in docs and len(c.heading_path) >= 2 and c.kind in ("policy", "annex"):
+    for c in (c for d in sorted(docs) for c in ctx.kb.clauses_of(d)):
+        if len(c.heading_path) >= 2 and c.kind in ("policy", "annex"):
             sections.setdefault((c.doc_id, tuple(c.heading_path[:-1])), []).append(c)
     for (doc_id, path), children in sections.items():
         if len(children) < 2:
@@ -185,7 +185,7 @@ def _roles_in(question: str, roles: set[str]) -> list[str]:
 
 def _people(ctx: Ctx, clause_ids: list[str], region: str | None) -> Answer | None:
     allowed = ctx.res.retriever.allowed_docs(region, ctx.today)
-    cands = [c for c in ctx.kb.clauses.values() if c.kind in ("name_list", "contact") and c.doc_id in allowed]
+    cands = [c for c in ctx.kb.clauses_of_kind("name_list", "contact") if c.doc_id in allowed]
     cands.sort(key=lambda c: clause_ids.index(c.id) if c.id in clause_ids else len(clause_ids))
     for c in cands[:3]:
         if c.id not in clause_ids[:5]:

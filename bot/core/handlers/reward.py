@@ -224,7 +224,7 @@ def outside(ctx: Ctx, place: str) -> Answer:
 def no_amounts_in(ctx: Ctx, doc_id: str) -> Answer:
     """A named document that sets no amounts: say so, with what it says about support."""
     d = ctx.kb.documents[doc_id]
-    clauses = [c.id for c in ctx.kb.clauses.values() if c.doc_id == doc_id and c.kind in ("policy", "preamble")]
+    clauses = [c.id for c in ctx.kb.clauses_of(doc_id) if c.kind in ("policy", "preamble")]
     ev = ctx.evidence(clauses, question=ctx.q + " 奖励 支持 资金", n=1)
     parts = Parts(headline=f"{d.number}《{d.title}》没有规定具体的奖励金额（未规定金额）。")
     cited = [ev[0].clause_id] if ev and ev[0].score >= 3.0 else clauses[:1]
