@@ -82,6 +82,12 @@ class SessionStore(Store):
             [session.id, _dumps(session.facts), _dumps(session.pending) if session.pending else None,
              session.turns, session.updated_at, _dumps(session.state)])
 
+    def lock(self, session_id: str):
+        """Hold this conversation for one turn, across every worker on the database: two messages sent
+        at once (e.g. to two workers) are answered one after the other, each seeing what the other
+        learnt."""
+        return self.database.exclusive("session:" + session_id)
+
     def delete(self, session_id: str) -> None:
         """Forget a conversation: its facts and its history."""
         with self.database.transaction() as tx:

@@ -316,3 +316,38 @@ def test_staff_commands_use_the_shared_database(pg_url, tmp_path, monkeypatch):
     assert [m.reply for m in box.take_replies("s9")] == ["请带技改项目备案到县工信局。"]
     box.close()
     assert not (tmp_path / "data" / "inbox.sqlite").exists()
+
+
+def _someone_waits(db) -> bool:
+    if db.kind == POSTGRESQL:
+        return db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").scalar() > 0
+    return any(line.split()[1] == "->" for line in open("/proc/locks", encoding="ascii") if "FLOCK" in line)
+
+
+def test_a_conversation_is_held_by_one_worker_at_a_time(where):
+    a, b = SessionStore(where("sessions")), SessionStore(where("sessions"))
+    order, trying = [], threading.Event()
+
+    def other_worker():
+        trying.set()
+        with b.lock("conv1"):
+            order.append("b")
+    try:
+        with a.lock("conv1"):
+            t = threading.Thread(target=other_worker)
+            t.start()
+            assert trying.wait(10)
+            deadline = threading.Event()
+            for _ in range(400):                 # until the other worker is seen waiting for the lock
+                if _someone_waits(a.database):
+                    break
+                deadline.wait(0.025)
+            else:
+                raise AssertionError("the other worker never waited for the conversation")
+            order.append("a")
+        t.join(10)
+        assert order == ["a", "b"]
+        with a.lock("conv2"), b.lock("conv3"):   # other conversations are not held up
+            pass
+    finally:
+        a.close(), b.close()

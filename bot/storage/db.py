@@ -91,6 +91,12 @@ class Database:
         """After deleting personal data: make sure the deleted bytes are gone from the files where the
         engine allows it (SQLite: out of the WAL too)."""
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a lock named `name` across every process using this database (one conversation's turns
+        one at a time, whichever worker takes them). Not reentrant."""
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -168,6 +174,26 @@ class SqliteDatabase(Database):
             if self.path != ":memory:":
                 self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    LOCK_FILES = 256
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        # processes on one machine: an flock on one of LOCK_FILES files beside the database, chosen by
+        # the name's hash (two names may share a file: they then wait for each other, which is harmless)
+        if self.path == ":memory:":
+            yield
+            return
+        import fcntl
+        import zlib
+        d = Path(self.path + ".locks")
+        d.mkdir(exist_ok=True)
+        with open(d / f"{zlib.crc32(name.encode('utf-8', 'surrogatepass')) % self.LOCK_FILES:03d}", "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def close(self) -> None:
         with self.lock:
             self.conn.close()
@@ -231,6 +257,16 @@ class PostgresDatabase(Database):
                     yield self
                 finally:
                     self._tx.conn = None
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        # a session-level advisory lock on a connection kept for the duration; it goes if the connection does
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [name])
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [name])
 
     def _applied(self, schema: Schema) -> set[str]:
         if self.execute("SELECT to_regclass('schema_migrations')").scalar() is None:
