@@ -164,9 +164,10 @@ def parse_since(text: str) -> float:
 
 def _open_log(cfg):
     from bot.qlog import QuestionLog
-    if not cfg.log_db.exists():
+    from bot.storage import exists, location
+    if not exists(cfg, "question_log"):
         raise click.ClickException(f"no question log yet at {cfg.log_db}")
-    return QuestionLog(cfg.log_db, cfg.log_key or None, key_file=cfg.log_key_path)
+    return QuestionLog(location(cfg, "question_log"), cfg.log_key or None, key_file=cfg.log_key_path)
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -586,11 +587,12 @@ def export_cmd(ctx, fmt, outfile, since):
 def purge_sessions_cmd(ctx, everything):
     """Delete conversations idle for longer than sessions.idle_minutes (the facts owners gave)."""
     from bot.sessions import SessionStore
+    from bot.storage import exists, location
     cfg = load(ctx)
-    if not cfg.sessions_db.exists():
+    if not exists(cfg, "sessions"):
         out.print("No sessions yet.")
         return
-    store = SessionStore(cfg.sessions_db, idle_seconds=cfg.session_idle_minutes * 60)
+    store = SessionStore(location(cfg, "sessions"), idle_seconds=cfg.session_idle_minutes * 60)
     try:
         n = store.delete_all() if everything else store.purge_idle()
         left = store.count()
@@ -626,8 +628,9 @@ def rotate_key_cmd(ctx, yes):
                       abort=True, err=True)
     write_key_file(path, replace=True)
     n = 0
-    if cfg.sessions_db.exists():
-        store = SessionStore(cfg.sessions_db)
+    from bot.storage import exists, location
+    if exists(cfg, "sessions"):
+        store = SessionStore(location(cfg, "sessions"))
         try:
             n = store.delete_all()
         finally:

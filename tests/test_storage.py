@@ -351,3 +351,24 @@ def test_a_conversation_is_held_by_one_worker_at_a_time(where):
             pass
     finally:
         a.close(), b.close()
+
+
+def test_log_commands_use_the_shared_database(pg_url, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    monkeypatch.setenv("PZ_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PZ_DATABASE_URL", pg_url)
+    monkeypatch.setenv("PZ_LOG_KEY", KEY)
+    log = QuestionLog(pg_url, KEY)
+    log.record("web", "u1", "专精特新有没有奖励", None, 5.0, status="not_found", session="s1")
+    log.close()
+    sessions = SessionStore(pg_url)
+    sessions.save(Session(id="s1", facts={"region": "阳城县"}))
+    sessions.close()
+    run = lambda *a: CliRunner().invoke(main, list(a), catch_exceptions=False)  # noqa: E731
+    res = run("logs", "export", "--format", "jsonl")
+    assert res.exit_code == 0 and "专精特新有没有奖励" in res.output, res.output
+    res = run("logs", "purge-sessions", "--all")
+    assert res.exit_code == 0 and "Deleted 1 session" in res.output
+    assert not (tmp_path / "data" / "questions.sqlite").exists()
