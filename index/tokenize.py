@@ -62,9 +62,9 @@ def dictionary_key() -> str:
     return h.hexdigest()[:16]
 
 
-class SplitFreq:
-    """jieba's prefix dictionary (word → frequency, 0 for a prefix only), read one first character at a time
-    from a file written by `write_split`. Supports what jieba.Tokenizer uses: `in`, `[]`, `.get`, `[]=`."""
+class SplitDictionary:
+    """jieba's prefix dictionary (word → frequency, 0 for a prefix only) in a file written by `write_split`:
+    one marshalled dict per first character, read when a text first holds that character."""
 
     def __init__(self, path: Path):
         with open(path, "rb") as f:
@@ -72,36 +72,13 @@ class SplitFreq:
         n = int.from_bytes(self._mm[:8], "little")
         self.total, self._index = marshal.loads(self._mm[8:8 + n])
         self._base = 8 + n
-        self._shards: dict[str, dict[str, int]] = {}
 
-    def _shard(self, ch: str) -> dict[str, int]:
-        s = self._shards.get(ch)
-        if s is None:
-            where = self._index.get(ch)
-            s = marshal.loads(self._mm[self._base + where[0]:self._base + where[1]]) if where else {}
-            self._shards[ch] = s
-        return s
+    def shard(self, ch: str) -> dict[str, int]:
+        where = self._index.get(ch)
+        return marshal.loads(self._mm[self._base + where[0]:self._base + where[1]]) if where else {}
 
-    def __contains__(self, word: str) -> bool:
-        return bool(word) and word in self._shard(word[0])
-
-    def __getitem__(self, word: str) -> int:
-        if not word:
-            raise KeyError(word)
-        return self._shard(word[0])[word]
-
-    def get(self, word: str, default=None):
-        return self._shard(word[0]).get(word, default) if word else default
-
-    def __setitem__(self, word: str, freq: int) -> None:
-        self._shard(word[0])[word] = freq
-
-    def to_dict(self) -> dict[str, int]:
-        """Every entry in one plain dict (faster lookups, for tokenising a whole knowledge base)."""
-        out: dict[str, int] = {}
-        for ch in self._index:
-            out.update(self._shard(ch))
-        return out
+    def chars(self):
+        return self._index.keys()
 
 
 def write_split(freq: dict[str, int], total: int, path: Path) -> None:
@@ -154,11 +131,37 @@ def _tokenizer():
 
 
 def split_tokenizer(path: Path):
-    """A jieba.Tokenizer reading its dictionary from a file written by `write_split`."""
+    """A jieba.Tokenizer whose dictionary (a plain dict, as jieba's own) fills from a file written by
+    `write_split`, with the entries of each character the first time a text holds it. jieba looks up only
+    substrings of the block it cuts, and every entry it may need starts with a character of that block."""
     import jieba
-    tok = jieba.Tokenizer()
-    tok.FREQ = SplitFreq(path)
-    tok.total = tok.FREQ.total
+
+    class SplitTokenizer(jieba.Tokenizer):
+        def _ensure(self, text: str) -> None:
+            missing = set(text) - self.loaded
+            if missing:
+                with _lock:
+                    for ch in missing - self.loaded:
+                        for w, f in self.split.shard(ch).items():
+                            self.FREQ.setdefault(w, f)
+                        self.loaded.add(ch)
+
+        def get_DAG(self, sentence):
+            self._ensure(sentence)
+            return super().get_DAG(sentence)
+
+        def add_word(self, word, freq=None, tag=None):
+            self._ensure(word)      # its prefixes are known before it is added, as in jieba's dictionary
+            return super().add_word(word, freq, tag)
+
+        def load_all(self):
+            self.get_DAG("".join(self.split.chars()))
+
+    tok = SplitTokenizer()
+    tok.split = SplitDictionary(path)
+    tok.loaded = set()
+    tok.FREQ = {}
+    tok.total = tok.split.total
     tok.initialized = True
     return tok
 
@@ -166,15 +169,22 @@ def split_tokenizer(path: Path):
 def prepare_bulk() -> None:
     """Before tokenising many texts (a build): every dictionary entry in one plain dict."""
     tok = _tokenizer()
-    if isinstance(tok.FREQ, SplitFreq):
-        tok.FREQ = tok.FREQ.to_dict()
+    if hasattr(tok, "load_all"):
+        tok.load_all()
 
 
-def tokenize(text: str) -> list[str]:
+@lru_cache(maxsize=32768)
+def _tokens(text: str) -> tuple[str, ...]:
     out = []
     for w in _tokenizer().cut_for_search(text.lower()):
         w = w.strip()
         if not w or w in STOP or _PUNCT.match(w):
             continue
         out.append(w)
-    return out
+    return tuple(out)
+
+
+def tokenize(text: str) -> list[str]:
+    """Words of the text for matching (search-engine cut, lower case, stop words and punctuation left out).
+    Remembered per text: headings and item names are compared with many questions."""
+    return list(_tokens(text))

@@ -40,6 +40,7 @@ def test_load_maps_the_build_and_computes_nothing_from_the_clauses(built_config,
         return con
     with monkeypatch.context() as m:
         m.setattr(index.tokenize, "_tokenizer", _trap)           # no text is tokenised
+        index.tokenize._tokens.cache_clear()
         m.setattr(index.sentences, "split_sentences", _trap)     # no clause is split into sentences
         m.setattr(index.sentences, "bigrams", _trap)
         m.setitem(sys.modules, "bm25s", None)                    # BM25 weights come from the build's files
