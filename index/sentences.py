@@ -56,9 +56,8 @@ def _ptr(lengths: list[int]) -> np.ndarray:
 
 
 def build(rows: list[tuple[str, list[str]]], directory: Path, extra_tokens: set[str]) -> StringTable:
-    """rows: (clause text's sentences already split, their token lists) in clause-row order — given as
-    (clause id, sentences). `extra_tokens`: tokens other parts of the index use (BM25). Writes the files
-    above and returns the vocabulary."""
+    """rows: (clause id, its sentences) in clause-row order. `extra_tokens`: tokens other parts of the index
+    use (BM25), so the vocabulary is shared. Writes the files above and returns the vocabulary."""
     sent_tokens: list[list[str]] = []
     per_clause: list[int] = []
     texts: list[str] = []
@@ -95,7 +94,7 @@ def build(rows: list[tuple[str, list[str]]], directory: Path, extra_tokens: set[
     lists = [postings.get(str(t), []) for t in vocab]
     np.save(directory / "token_clause_ptr.npy", _ptr([len(p) for p in lists]))
     np.save(directory / "token_clauses.npy", np.array([r for p in lists for r in p], np.int32))
-    grams = save_strings(directory / "grams.npy", gdf) if gdf else save_strings(directory / "grams.npy", [])
+    grams = save_strings(directory / "grams.npy", gdf)
     np.save(directory / "gram_idf.npy", np.array([round(math.log(1 + n / gdf[str(g)]), 4) if str(g) in gdf
                                                    else np.nan for g in grams], np.float64))
     max_idf = float(np.nanmax(idf)) if np.any(~np.isnan(idf)) else 1.0

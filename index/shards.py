@@ -36,13 +36,13 @@ def write_layout(directory: Path, clause_ids: list[str], clause_docs: list[str],
     docs = list(dict.fromkeys(clause_docs))
     doc_pos = {d: i for i, d in enumerate(docs)}
     regions: dict[str, dict] = {}
-    n_pass = np.asarray(passage_clause, np.int64)
-    ptr = np.searchsorted(n_pass, np.arange(len(clause_ids) + 1), side="left").astype(np.int64)
+    of_passage = np.asarray(passage_clause, np.int64)
+    ptr = np.searchsorted(of_passage, np.arange(len(clause_ids) + 1), side="left").astype(np.int64)
     doc_rows: dict[str, list[int]] = {}
     for row, d in enumerate(clause_docs):
         r = doc_regions[d]
-        span = regions.setdefault(r, {"rows": [row, row + 1]})
-        if span["rows"][1] != row and span["rows"][1] != row + 1:
+        span = regions.setdefault(r, {"rows": [row, row]})
+        if span["rows"][1] != row:
             raise ValueError(f"clause rows of region {r} are not contiguous")
         span["rows"][1] = row + 1
         doc_rows.setdefault(d, [row, row + 1])[1] = row + 1
@@ -52,14 +52,14 @@ def write_layout(directory: Path, clause_ids: list[str], clause_docs: list[str],
     layout = {"regions": regions, "documents": [{"id": d, "region": doc_regions[d], "rows": doc_rows[d]}
                                                  for d in docs]}
     (directory / "layout.json").write_text(json.dumps(layout, ensure_ascii=False), encoding="utf-8")
-    ids = np.array(clause_ids or [""], dtype=str)[:len(clause_ids)] if clause_ids else np.zeros(0, "<U1")
+    ids = np.array(clause_ids, dtype=str) if clause_ids else np.zeros(0, "<U1")
     np.save(directory / "clause_ids.npy", ids)
     order = np.argsort(ids, kind="stable")
     np.save(directory / "clause_sorted.npy", ids[order])
     np.save(directory / "clause_sorted_row.npy", order.astype(np.int32))
     np.save(directory / "clause_doc.npy", np.array([doc_pos[d] for d in clause_docs], np.int32))
     np.save(directory / "clause_passages.npy", ptr)
-    np.save(directory / "passage_clause.npy", n_pass.astype(np.int32))
+    np.save(directory / "passage_clause.npy", of_passage.astype(np.int32))
     np.save(directory / "clause_flags.npy", np.array(flags, np.uint8))
 
 
