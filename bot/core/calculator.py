@@ -165,10 +165,12 @@ def revenue_reward(revenue: Revenue, agricultural: bool | None, region: str | No
         if revenue.prior_max_yuan is None and revenue.first_time is None:
             o.notes.append("奖励只针对“首次”达到该档营收的年度；如以前年度已达到过，不再重复奖励。")
         if len(new) >= 2:
-            lower = "、".join(format_yuan(t.threshold_yuan) for t in new[:-1])
+            lower = "、".join(f"{format_yuan(t.threshold_yuan)}（{format_yuan(t.amount_yuan)}）" for t in new[:-1])
             if revenue.prior_max_yuan is not None:
-                o.notes.append(f"您这一年同时首次跨过了{lower}和{format_yuan(tier.threshold_yuan)}几档：较低档次的奖励能否"
-                               f"一并领取，文件没有写明（未明确），请向责任单位咨询核实；这里只按已达到的最高一档计算。")
+                o.notes.append(f"您这一年同时首次跨过了{lower}和{format_yuan(tier.threshold_yuan)}"
+                               f"（{format_yuan(tier.amount_yuan)}）几档：较低档次的奖励能否一并领取，文件没有写明（未明确），"
+                               f"请向责任单位咨询核实；这里只按已达到的最高一档计算"
+                               f"（{format_yuan(tier.amount_yuan)}，不相加）。")
             else:
                 o.notes.append(f"如果同一年内首次跨越了不止一档（例如由{format_yuan(new[-2].threshold_yuan)}以下直接达到"
                                f"{format_yuan(tier.threshold_yuan)}），是否还能领取较低档次的奖励，文件没有写明，"
@@ -211,6 +213,9 @@ def _tiers_crossed(revenue: Revenue, tiers: list[RevenueTier]):
     cur = revenue.current_yuan - (1 if revenue.current_bound == "below" else 0)
     reached = [t for t in tiers if t.threshold_yuan <= cur]
     prior = revenue.prior_max_yuan
+    got = [t.threshold_yuan for t in tiers if t.amount_yuan in (revenue.received_yuan or [])]
+    if got and (prior is None or max(got) > prior) and max(got) <= cur:
+        prior = max(got)        # "10亿那档已经拿过50万": that tier was reached before
     if prior is not None:
         new = [t for t in reached if t.threshold_yuan > prior]
         already = [t for t in reached if t.threshold_yuan <= prior]

@@ -135,7 +135,10 @@ class EvidenceFinder:
             head = HEADING_WEIGHT * self.text_overlap(question, heading.split(" › ")[-1]) if heading else 0.0
             for i, sent in enumerate(self.sentences(cid)):
                 score = self.overlap(question, cid, i, topic, minor) + head
-                score *= self._kind_factor(kind, sent, units)
+                # a list runs over the pieces split at "；": count its items over the whole of it
+                whole = self.full_sentence(cid, i) if kind == "list" and sent.endswith("；") or \
+                    (kind == "list" and i > 0 and self.sentences(cid)[i - 1].endswith("；")) else sent
+                score *= self._kind_factor(kind, whole, units)
                 score *= 1.0 - 0.06 * min(rank, 8)
                 out.append(Evidence(cid, sent, score, i))
         out.sort(key=lambda e: -e.score)
@@ -149,7 +152,7 @@ class EvidenceFinder:
             return 1.25 if _NUMBER.search(sent) else 0.8
         if kind == "list":
             items = sent.count("、") + sent.count("”“") + sent.count("》《")
-            return 1.3 if items >= 2 else 1.0
+            return 1.3 if items >= 1 else 1.0       # "A、B": already two names
         if kind == "when":
             return 1.4 if _DATE.search(sent) else 0.8
         if kind == "person":

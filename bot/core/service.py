@@ -37,7 +37,8 @@ MAX_CHARS = 500
 # types whose answer depends on the enterprise: their messages update what we know about it
 ENTERPRISE_TYPES = {"reward", "eligibility", "facts_update", "checkup"}
 FIRST_PERSON = re.compile(r"我们|我司|我厂|咱们|俺们|咱|本企业|本公司|我家|我是|我在")
-ADDITIVE = re.compile(r"另外|加上|再加|加起来|连同|一起算|合起来|还有一个|还有一项|同时|也通过|也入选|也评上|还通过|还入选")
+ADDITIVE = re.compile(r"另外|加上|再加|加起来|连同|一起算|合起来|还有一个|还有一项|同时|一共|总共|合计|总计|"
+                      r"[也还]又?新?(?:通过|入选|评上|获得|拿到|认定)")
 # below this the type alone is not trusted: the reply says how it understood the question
 UNSURE = 0.35
 
@@ -161,6 +162,8 @@ class Assistant:
         if curated is not None:
             return curated
         qtype = self._decide(frame, session)
+        if qtype != frame.type and qtype in HANDLERS:
+            frame.type = qtype          # what the answer was about, for "依据是什么" and corrections after it
         _answering(frame, session.pending)
         about_enterprise = qtype in ENTERPRISE_TYPES or bool(FIRST_PERSON.search(q))
         facts = merge_facts(session.facts, frame.slots) if about_enterprise else dict(session.facts)
@@ -171,7 +174,10 @@ class Assistant:
         if qtype == "facts_update":
             again = session.pending or last
             if again.get("question") and again.get("type") in HANDLERS:
-                target = self.analyzer.analyse(again["question"], today)
+                asked_again = again["question"]
+                if again.get("type") in RETRIEVAL_TYPES and not session.pending:
+                    asked_again = self._swap_subject(asked_again, q, again.get("clause_ids") or [])
+                target = self.analyzer.analyse(asked_again, today)
                 _apply_facts(target, facts)
                 target.type = qtype = again["type"]
                 item_text = self._item_text(again["question"], q, rules)
@@ -241,6 +247,20 @@ class Assistant:
             return earlier
         return earlier + "；" + now if ADDITIVE.search(now) else now
 
+    def _swap_subject(self, earlier: str, now: str, clause_ids: list[str]) -> str:
+        """"代州黄酒呢" after "定襄法兰到2025年产值目标多少": the earlier question about the new subject — the
+        words it shared with the heading of the clause that answered it give way to the new ones."""
+        from index.tokenize import tokenize
+        new = re.sub(r"^(?:那么?|那个|还有|另外)|(?:的)?呢?[？?。！!]*$", "", now).strip()
+        if not new or new in earlier:
+            return earlier
+        heads = " ".join(self.kb.clauses[c].heading.split(" › ")[-1] for c in clause_ids if c in self.kb.clauses)
+        subject = [t for t in tokenize(earlier) if len(t) >= 2 and t in heads]
+        rest = earlier
+        for t in subject:
+            rest = rest.replace(t, "")
+        return f"{rest} {new}" if subject else f"{earlier} {new}"
+
     def analyse(self, question: str) -> Frame:
         return self.analyzer.analyse(question, self.today())
 
@@ -251,7 +271,12 @@ class Assistant:
         if t == "facts_update" and not has_last:
             # facts with nothing to apply them to: a question in them is answered as asked
             second = next((x for x, _ in frame.ranked[1:] if x != "facts_update"), "reward")
-            return second if re.search(r"多少|吗|？|\?|能不能|怎么|哪", frame.text) else "facts_update"
+            if has_cue(frame.text, "question_cues"):
+                return second
+            rev = frame.slots.revenue
+            if rev.current_yuan is not None and (rev.first_time or rev.prior_max_yuan is not None):
+                return "reward"     # "泽州 铸造 首次过5亿 之前3亿 不涉农": the facts of a reward, told to have it worked out
+            return "facts_update"
         if session.pending and t not in ("reset", "greeting", "thanks"):
             # the answer to what was asked: facts, or the award item the clarify asked to name
             from bot.core.calculator import items_in
@@ -336,3 +361,5 @@ def _apply_facts(frame: Frame, facts: dict) -> None:
     s.revenue = Revenue.from_dict(facts.get("revenue"))
     for k in ("category", "output_yuan", "leading_firms", "partner_firms", "investment_yuan", "people", "area_mu"):
         setattr(s, k, facts.get(k))
+    if facts.get("category"):
+        s.categories = [facts["category"]]     # "那特优农业的呢": the category asked about now

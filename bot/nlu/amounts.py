@@ -18,7 +18,7 @@ MAX_YUAN = 10**16   # no enterprise or award is this large: a typo or hostile in
 AMOUNT = re.compile(
     rf"(?P<lo>{_NUM})\s*(?:(?P<sep>[-~～—–至到])\s*(?P<hi>{_NUM}))?\s*(?:个\s*(?P<more0>多)?|(?P<more1>多)\s*个?)?\s*"
     rf"(?P<u1>{_UNIT})"
-    rf"(?P<rest>(?:\s*(?:零)?{_NUM}\s*(?:亿|千万|百万|十万|万|千))*)\s*(?P<more2>多)?(?:元|块钱|块)?")
+    rf"(?P<rest>(?:(?:零)?{_NUM}\s*(?:亿|千万|百万|十万|万|千))*)\s*(?P<more2>多)?(?:元|块钱|块)?")
 _REST = re.compile(rf"(?:零)?(?P<n>{_NUM})\s*(?P<u>亿|千万|百万|十万|万|千)")
 _BEFORE_AT_LEAST = re.compile(r"(刚过|刚刚过|超过|超出|逾|突破了?|过了)$")
 _BEFORE_BELOW = re.compile(r"(不到|不足|未到|没到|没有到|没过|不满|差一点到?|差点到?|快到|将近|接近|近)$")
@@ -61,9 +61,30 @@ def _cn_range(s: str) -> tuple[float, float] | None:
     return (base + digits.index(m.group(2)) + 1) * mult, (base + digits.index(m.group(3)) + 1) * mult
 
 
+def _compound_end(m: re.Match) -> int | None:
+    """Where a compound figure really ends when its parts don't step down (1亿2000万 is one figure;
+    "12亿5亿" or "1亿3亿" are two): the position to cut at, or None when the whole match is one figure."""
+    last = UNIT[m.group("u1")]
+    base = m.start("rest")
+    for r in _REST.finditer(m.group("rest") or ""):
+        u = UNIT[r.group("u")]
+        if u >= last:
+            return base + r.start()
+        last = u
+    return None
+
+
 def find_amounts(text: str) -> list[Amount]:
     out: list[Amount] = []
-    for m in AMOUNT.finditer(text):
+    pos = 0
+    while True:
+        m = AMOUNT.search(text, pos)
+        if m is None:
+            break
+        cut = _compound_end(m)
+        if cut is not None:
+            m = AMOUNT.match(text[:cut], m.start())
+        pos = max(m.end(), m.start() + 1)
         unit = UNIT[m.group("u1")]
         lo_s, hi_s = m.group("lo"), m.group("hi")
         if lo_s in ("点",) or (not hi_s and re.fullmatch(r"[十百千]", lo_s) and m.group("u1") in "元块"):

@@ -196,7 +196,8 @@ def _revenue(text: str, today: date, s: Slots) -> None:
         if ym:
             year = _year_of(ym[-1], today)
             s.years.append(year)
-        prior = any(w in seg for w in lex["prior_markers"])
+        # "跨过去了" crosses a tier; it does not say "in the past"
+        prior = any(w in re.sub(r"[跨越迈翻冲闯]过去", "", seg) for w in lex["prior_markers"])
         first = any(w in seg for w in lex["first_time"])
         not_first = any(w in seg for w in lex["not_first_time"])
         if not_first:

@@ -49,6 +49,7 @@ class Ctx:
     about: Subject | None = None   # set by the handler: what this answer is about, for follow-ups
     item_text: str | None = None   # where award items are named, when not the question itself (a what-if)
     lookup_query: str | None = None   # the question as searched (with the county's name for "我们县")
+    followup: list[str] = field(default_factory=list)   # the last answer's clauses, looked in first
 
     # ---- convenience ---------------------------------------------------------------------------------
     @property
@@ -106,6 +107,11 @@ class Ctx:
             for e in found:
                 if self.kb.doc_of(e.clause_id).region == named:
                     e.score *= 1.2
+            found.sort(key=lambda e: -e.score)
+        if self.followup:
+            for e in found:     # a follow-up is about what was just answered
+                if e.clause_id in self.followup:
+                    e.score *= 1.3
             found.sort(key=lambda e: -e.score)
         return found[:n]
 

@@ -32,11 +32,20 @@ def lookup(ctx: Ctx) -> tuple[list[str], str | None]:
     if region and ctx.gaz.short(region) not in query and region not in query:
         query = f"{ctx.gaz.short(region)} {query}"
     from kb.synonyms import expand
+    earlier: list[str] = []
+    s = ctx.frame.slots
+    if ctx.last and ctx.last.clause_ids and ((s.anaphora and len(ctx.q) <= 24) or
+                                             (len(ctx.q) <= 10 and not s.region and not s.doc_numbers)):
+        # "其中哪两个进了省级", "办公室主任谁兼": asked about what was just answered — looked for there first
+        earlier = [c for c in ctx.last.clause_ids if c in ctx.kb.clauses]
+        ctx.followup = earlier
+        if s.anaphora:
+            query = f"{ctx.last.question} {query}"
     ctx.lookup_query = query
     hits = [h.clause_id for h in ctx.search(query, region, k=8)]
     allowed = ctx.res.retriever.allowed_docs(region, ctx.today)
     more = ctx.res.evidence.candidates(expand(query), allowed)
-    return list(dict.fromkeys(hits + more)), region
+    return list(dict.fromkeys(earlier + hits + more)), region
 
 
 def handle(ctx: Ctx, kind: str) -> Answer:
@@ -58,6 +67,11 @@ def handle(ctx: Ctx, kind: str) -> Answer:
         if named:
             return named
     ev = ctx.evidence(clause_ids, "number" if kind == "number" else kind, question=ctx.lookup_query)
+    if ctx.followup and ev and ev[0].clause_id not in ctx.followup:
+        # a short follow-up continues the last answer: its clause answers when it answers at all well
+        own = ctx.evidence(ctx.followup, "number" if kind == "number" else kind, question=ctx.lookup_query)
+        if own and own[0].score >= max(MIN_EVIDENCE, 0.6 * ev[0].score):
+            ev = own
     if not ev or ev[0].score < MIN_EVIDENCE:
         return not_found(ctx)
     return _from_evidence(ctx, kind, ev)
@@ -103,14 +117,19 @@ def _several(ctx: Ctx, kind: str, questions: list[str]) -> Answer:
     region = ctx.region_for_lookup()
     place = ctx.gaz.short(region) if region else ""
     lines, cited, quotes = [], [], []
-    for part in questions:
-        query = part if not place or place in part or (region and region in part) else f"{place} {part}"
+    for i, part in enumerate(questions):
+        if i and len(part) <= 12 and kind in ("list", "number"):
+            part_q = f"{questions[0]} {part}"      # "…是哪10个？制造业的有哪几个？": the second leans on the first
+        else:
+            part_q = part
+        query = part_q if not place or place in part_q or (region and region in part_q) else f"{place} {part_q}"
         hits = [h.clause_id for h in ctx.search(query, region, k=8, reuse_vector=False)]
         ev = ctx.evidence(hits, kind, question=query, n=1)
         if ev and ev[0].score >= MIN_EVIDENCE:
             text = ev[0].sentence if kind in ("number", "when") else \
                 ctx.res.evidence.full_sentence(ev[0].clause_id, ev[0].index)
-            short = focus(strip_heading(text), part, lambda p, q=part: ctx.res.evidence.text_overlap(q, p))
+            short = strip_heading(text).rstrip("。；") if kind == "list" and len(text) <= 240 else \
+                focus(strip_heading(text), part, lambda p, q=part: ctx.res.evidence.text_overlap(q, p))
             lines.append(f"· {part}？{short}。")
             cited.append(ev[0].clause_id)
             quotes.append(text)
@@ -201,8 +220,9 @@ def _people(ctx: Ctx, clause_ids: list[str], region: str | None) -> Answer | Non
             for r in roles:
                 entries = next(es for role, es in groups if role == r)
                 lines.append(f"{r}：" + "；".join(entries))
-        else:
-            # a post named in the entries themselves ("代县县长", "工信局局长")
+        elif not ctx.followup or c.id in ctx.followup:
+            # a post named in the entries themselves ("代县县长", "工信局局长") — in a follow-up, only in the
+            # roster just shown ("办公室主任谁兼" after the office's sentence is about that sentence)
             scored = sorted(((ctx.res.evidence.text_overlap(ctx.q, e.replace(" ", "")), r, e)
                              for r, es in groups for e in es),
                             key=lambda x: -x[0])

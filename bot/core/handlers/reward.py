@@ -8,9 +8,10 @@ from bot.core.compose import answer
 from bot.core.handlers.base import Ctx
 from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Parts, Reward
 from bot.nlu.amounts import format_yuan
-from bot.nlu.slots import Revenue
+from bot.nlu.slots import Revenue, has_cue
 
 DOC_CUE = re.compile(r"方案|文件|通知|答复|提案|若干政策|\d+号|文号")
+SUPPORT = re.compile(r"支持|奖|补|扶持|给予|给与|贴息|资助|优惠")
 REVENUE_ASKED = re.compile(r"营收|营业收入|营业额|销售额|销售收入|收入|达标奖|达标奖励|规模奖|上规模")
 
 
@@ -29,8 +30,16 @@ def handle(ctx: Ctx) -> Answer:
     awards = calc.awards_named(item_text, ctx.rules.awards, ctx.res.evidence.coverage)
     revenue = Revenue.from_dict(ctx.facts.get("revenue")) if "revenue" in ctx.facts else Revenue()
     said_revenue = not Revenue.from_dict(ctx.said.get("revenue")).is_empty()
-    wants_revenue = bool(REVENUE_ASKED.search(ctx.q) or REVENUE_ASKED.search(item_text)) or said_revenue or \
-        bool(not items and not awards and revenue.current_yuan)
+    asks_revenue = bool(REVENUE_ASKED.search(ctx.q) or REVENUE_ASKED.search(item_text))
+    # a figure said beside a named award ("网上卖了两千多万") is that award's, not a revenue tier's
+    wants_revenue = asks_revenue or _tier_facts(ctx.said) or \
+        bool(not items and not awards and (said_revenue or revenue.current_yuan))
+    if wants_revenue and not asks_revenue and not items and not awards and not _tier_facts(ctx.said) \
+            and _topic(ctx):
+        # "网上卖了两千多万，有奖励吗": a figure beside a subject the documents treat on its own
+        topical = about_topic(ctx, region, strict=True)
+        if topical is not None:
+            return topical
     if revenue.current_yuan is not None and not said_revenue and wants_revenue:
         ctx.used_memory.append("revenue")
     regional = calc.applicable(ctx.rules.revenue_tiers + ctx.rules.fixed_awards + ctx.rules.awards, region, ctx.gaz)
@@ -40,6 +49,9 @@ def handle(ctx: Ctx) -> Answer:
     if region and not regional:
         return no_amounts_for(ctx, region)
 
+    if wants_revenue and revenue.current_yuan is None and not items and not awards and \
+            has_cue(ctx.q, "standard_cues"):
+        return standard(ctx, region)
     missing = []
     if wants_revenue and revenue.current_yuan is None:
         if not region:
@@ -87,6 +99,30 @@ def handle(ctx: Ctx) -> Answer:
     return compose(ctx, result, region, revenue)
 
 
+def standard(ctx: Ctx, region: str | None) -> Answer:
+    """The revenue tiers themselves ("营收最低到多少能拿奖励", "分几档"), for the region or wherever they apply."""
+    tiers = calc.applicable(ctx.rules.revenue_tiers, region, ctx.gaz) if region else list(ctx.rules.revenue_tiers)
+    if not tiers:
+        return no_amounts_for(ctx, region) if region else answer(
+            Parts(headline="现有文件中没有营收达标奖励的规定。"), NOT_FOUND)
+    parts = Parts()
+    order = ("agricultural", "general") if ctx.fact("agricultural") else ("general", "agricultural")
+    for sector in order:           # both: "涉农的最低多少？非涉农呢" — the sector asked about first
+        mine = sorted((t for t in tiers if t.sector == sector), key=lambda t: t.threshold_yuan)
+        if not mine:
+            continue
+        steps = "；".join(f"首次达到{format_yuan(t.threshold_yuan)}，奖励{format_yuan(t.amount_yuan)}" for t in mine)
+        parts.body.append(f"· {calc._sector_label(sector)}（最低门槛{format_yuan(mine[0].threshold_yuan)}）：{steps}。")
+    where = "、".join(dict.fromkeys(t.region for t in tiers))
+    parts.headline = f"{where}的营收达标奖励按年营收首次达到的档次一次性发放："
+    parts.notes.append("只奖励首次达到某一档的年度；以前达到过的档次不再重复奖励。")
+    parts.suggestions = ["告诉我您的县区、营收和是否涉农，帮您算一算"]
+    clause_ids = [tiers[0].source.clause]
+    parts, cites, warnings = ctx.finish(parts, clause_ids)
+    ctx.about = ctx.subject(clause_ids, [t.id for t in tiers], region=region)
+    return answer(parts, ANSWERED, cites, [], None, warnings)
+
+
 REWARD_CUES = frozenset("奖励 奖补 补贴 补助 奖金 奖 补 钱 多少 能拿 拿 给 获得 得到 一共 总共 合计 企业 公司 我们 咱们 俺们 "
                        "申请 享受 政策 支持 扶持 资金 有没有 能 可以 元 万元 块 标准 怎么 哪些 文件 规定 专业镇".split())
 
@@ -99,26 +135,47 @@ def _topic(ctx: Ctx) -> frozenset[str]:
         - ctx.place_tokens()
 
 
-def about_topic(ctx: Ctx, region: str | None) -> Answer:
+def _tier_facts(said: dict) -> bool:
+    """Facts that only a revenue tier uses: 首次, earlier years."""
+    rev = Revenue.from_dict(said.get("revenue")) if said.get("revenue") else Revenue()
+    return bool(rev.first_time or rev.prior_max_yuan is not None or rev.history or rev.received_yuan)
+
+
+def about_topic(ctx: Ctx, region: str | None, strict: bool = False) -> Answer | None:
     """Money asked for something no trigger word names: the rule rows of the clause that answers it (asked
-    which one when several fit), or its sentence quoted, with plainly no amount."""
+    which one when several fit), or its sentence quoted, with plainly no amount. `strict`: None unless a
+    clause other than the revenue tiers' answers it well."""
     from bot.core.handlers.base import strip_heading
     from bot.core.handlers.facts import lookup, not_found
     clause_ids, _ = lookup(ctx)
-    ruled = {r.source.clause for r in ctx.rules.fixed_awards if not region or ctx.gaz.covers(r.region, region)} | \
-        set(ctx.res.pending)
-    ev = ctx.evidence([c for c in clause_ids if c in ruled] or clause_ids, n=3)
+    from kb.synonyms import expand
+    asked = expand(ctx.q)
+    # clauses with amounts whose rows are about what is asked (not merely the same clause)
+    regional = [r for r in ctx.rules.fixed_awards if not region or ctx.gaz.covers(r.region, region)]
+    fitting = {r.source.clause for r in regional if ctx.res.evidence.coverage(asked, r.item) >= 0.25}
+    ruled = {r.source.clause for r in regional} | set(ctx.res.pending)
+    ev = ctx.evidence([c for c in clause_ids if c in (fitting | set(ctx.res.pending))], n=3)
+    margin = 1.25           # rows about what is asked are kept unless another clause answers much better
+    if not ev:
+        ev, margin = ctx.evidence([c for c in clause_ids if c in ruled], n=3), 1.0
+    overall = [e for e in ctx.evidence(clause_ids, n=3) if SUPPORT.search(e.sentence)]
+    if overall and (not ev or overall[0].score > margin * ev[0].score):
+        ev = overall        # a clause without amounts offering support answers it much better than any with amounts
+    tiers = {t.source.clause for t in ctx.rules.revenue_tiers}
+    if strict and (not ev or ev[0].score < 6.0 or ev[0].clause_id in tiers):
+        return None
     if not ev or ev[0].score < 4.0:
         return not_found(ctx, "现有政策文件中没有关于这项的奖励或补贴规定。")
     best = ev[0]
     rows = [r for r in ctx.rules.fixed_awards if r.source.clause == best.clause_id
             and (not region or ctx.gaz.covers(r.region, region))]
-    from kb.synonyms import expand
-    fit = sorted(((ctx.res.evidence.coverage(expand(ctx.q), r.item), r) for r in rows), key=lambda x: -x[0])
+    fit = sorted(((ctx.res.evidence.coverage(asked, r.item), r) for r in rows), key=lambda x: -x[0])
     if fit and fit[0][0] >= 0.25 and (len(fit) == 1 or fit[0][0] > fit[1][0] + 0.1):
         result = calc.RewardResult()
         calc.fixed_rewards([fit[0][1]], region, ctx.gaz, result)
         return compose(ctx, result, region, Revenue())
+    rows = [r for r in rows if ctx.res.evidence.coverage(best.sentence, r.item) >= 0.5] or \
+        ([] if len(rows) >= 2 else rows)      # the sentence that answers is about none of the clause's rows
     if len(rows) >= 2:
         listing = "；".join(f"{r.item}（{format_yuan(r.amount_yuan) if r.amount_yuan else '未定金额'}）" for r in rows)
         return answer(Parts(headline=f"请问具体是哪一项？这一条里有：{listing}。", choices=[r.item for r in rows]),
