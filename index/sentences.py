@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from index.shards import Layout
-from index.tokenize import tokenize
 from index.vocab import StringTable, Weights, save_strings
 
 _SPLIT = re.compile(r"(?<=[。！？；])|\n")
@@ -55,9 +54,12 @@ def _ptr(lengths: list[int]) -> np.ndarray:
     return out
 
 
-def build(rows: list[tuple[str, list[str]]], directory: Path, extra_tokens: set[str]) -> StringTable:
+def build(rows: list[tuple[str, list[str]]], directory: Path, extra_tokens: set[str],
+          progress: bool = False) -> StringTable:
     """rows: (clause id, its sentences) in clause-row order. `extra_tokens`: tokens other parts of the index
     use (BM25), so the vocabulary is shared. Writes the files above and returns the vocabulary."""
+    from index.tokenize import tokenize_many
+    cut = iter(tokenize_many([s for _, sents in rows for s in sents], progress, "tokenising sentences"))
     sent_tokens: list[list[str]] = []
     per_clause: list[int] = []
     texts: list[str] = []
@@ -67,7 +69,7 @@ def build(rows: list[tuple[str, list[str]]], directory: Path, extra_tokens: set[
     for row, (_, sents) in enumerate(rows):
         per_clause.append(len(sents))
         for s in sents:
-            toks = sorted(set(tokenize(s)))
+            toks = sorted(set(next(cut)))
             sent_tokens.append(toks)
             texts.append(s)
             for t in toks:

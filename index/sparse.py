@@ -18,8 +18,9 @@ from index.vocab import StringTable
 EMPTY = "∅"     # the token of a clause without any (bm25s needs one)
 
 
-def corpus_tokens(texts: list[str]) -> list[list[str]]:
-    return [tokenize(t) or [EMPTY] for t in texts]
+def corpus_tokens(texts: list[str], progress: bool = False) -> list[list[str]]:
+    from index.tokenize import tokenize_many
+    return [t or [EMPTY] for t in tokenize_many(texts, progress, "tokenising clauses")]
 
 
 def fit(corpus: list[list[str]]):

@@ -181,7 +181,8 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
             sentence_vectors[i] = cache[k]
         np.save(tmp / "sentence_vectors.npy", sentence_vectors)
         (tmp / "sentence_keys.json").write_text(json.dumps(sentence_keys), encoding="utf-8")
-        todo = [k for k in todo if k in {r["key"] for r in rows}]
+        passage_keys = {r["key"] for r in rows}
+        todo = [k for k in todo if k in passage_keys]
         np.save(tmp / "vectors.npy", vectors)
         with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
             for r, t in zip(rows, texts):
@@ -213,9 +214,11 @@ def write_derived(directory: Path, docs: dict[str, DocumentMeta], clauses: list[
              for c in indexed]
     write_layout(directory, [c.id for c in indexed], [c.doc_id for c in indexed],
                  {d: m.region for d, m in docs.items()}, passage_rows, flags)
-    corpus = sparse.corpus_tokens([f"{c.heading}\n{c.heading}\n{c.text}" for c in indexed])
+    corpus = sparse.corpus_tokens([f"{c.heading}\n{c.heading}\n{c.text}" for c in indexed], progress)
     model = sparse.fit(corpus)
-    vocab = sentence_files.build([(c.id, s) for c, s in zip(indexed, split)], directory, {t for t in model.vocab_dict if t})
+    del corpus
+    vocab = sentence_files.build([(c.id, s) for c, s in zip(indexed, split)], directory,
+                                 {t for t in model.vocab_dict if t}, progress)
     sparse.save(model, vocab, directory)
 
 

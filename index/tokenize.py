@@ -188,3 +188,32 @@ def tokenize(text: str) -> list[str]:
     """Words of the text for matching (search-engine cut, lower case, stop words and punctuation left out).
     Remembered per text: headings and item names are compared with many questions."""
     return list(_tokens(text))
+
+
+def _cut_chunk(texts: list[str]) -> list[list[str]]:
+    return [tokenize(t) for t in texts]
+
+
+def tokenize_many(texts: list[str], progress: bool = False, desc: str = "tokenising") -> list[list[str]]:
+    """tokenize() of every text, in order; a large build uses every core (forked workers share the loaded
+    dictionary)."""
+    import multiprocessing as mp
+    import sys
+    from tqdm import tqdm
+    prepare_bulk()
+    chunk = 2000
+    workers = min(os.cpu_count() or 1, 4)
+    parts = [texts[i:i + chunk] for i in range(0, len(texts), chunk)]
+    bar = tqdm(total=len(texts), desc=desc, unit="text", disable=not progress, file=sys.stderr)
+    out: list[list[str]] = []
+    if len(texts) < 20000 or workers < 2 or "fork" not in mp.get_all_start_methods():
+        for part in parts:
+            out.extend(_cut_chunk(part))
+            bar.update(len(part))
+    else:
+        with mp.get_context("fork").Pool(workers) as pool:
+            for part, done in zip(parts, pool.imap(_cut_chunk, parts)):
+                out.extend(done)
+                bar.update(len(part))
+    bar.close()
+    return out
