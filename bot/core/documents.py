@@ -92,6 +92,14 @@ class Documents:
         best = scores[ranked[0]]
         return [d for d in ranked if scores[d] >= best - 1.0]
 
+    def answers_to(self, doc_id: str) -> str | None:
+        """The proposal or letter a reply answers ("您提出的《关于…的建议》已收悉")."""
+        for c in self.kb.clauses_of(doc_id):
+            m = re.search(r"(?:提出的|所提|提交的|提的)《([^》]{4,60})》", c.text)
+            if m:
+                return m.group(1)
+        return None
+
     def addressee(self, doc_id: str) -> str | None:
         """Who a letter or reply is addressed to ("卢瑞莲委员"), from its cover."""
         cover = self.kb.clauses.get(f"{doc_id}/cover")

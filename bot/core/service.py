@@ -284,6 +284,10 @@ class Assistant:
                 items_in(frame.text, self.rules, fams=self.res.families)
             if names_item or (_states_facts(frame) and frame.score("facts_update") >= 0.15):
                 return "facts_update"
+        if t in ("person", "policy", "list") and frame.slots.meta_fields and \
+                re.search(r"提案|答复|文件|方案|政策|通知", frame.text) and \
+                set(frame.slots.meta_fields) & {"answers_to", "title", "number", "issuer", "date"}:
+            return "doc_meta"       # "卢瑞莲委员那份提案叫什么题目": a fact about a document, not in it
         if t in ("policy", "out_of_scope"):
             # support asked for an award item the rule tables name is a question about that award — when the
             # item's own clause is what answers it (not another document's measure on the same subject)

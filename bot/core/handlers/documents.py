@@ -11,7 +11,7 @@ from bot.core.handlers.facts import lookup, not_found
 from bot.core.types import ANSWERED, CLARIFY, Answer, Parts
 
 
-def _docs(ctx: Ctx, allow_topic: bool = True) -> list[str]:
+def _docs(ctx: Ctx, allow_topic: bool = True, min_score: float = 4.0) -> list[str]:
     """The documents the question is about: named ones, else the last answer's when it points back or names
     nothing, else those of the clauses it is about."""
     named = ctx.res.docs.named(ctx.q, ctx.res.evidence.text_overlap)
@@ -23,7 +23,7 @@ def _docs(ctx: Ctx, allow_topic: bool = True) -> list[str]:
     if allow_topic:
         clause_ids, _ = lookup(ctx)
         ev = ctx.evidence(clause_ids[:5], n=1)
-        if ev and ev[0].score >= 4.0:
+        if ev and ev[0].score >= min_score:
             return ctx.doc_ids([ev[0].clause_id])
     return []
 
@@ -53,11 +53,12 @@ def _first_clause(ctx: Ctx, doc_id: str) -> str | None:
                 None)
 
 
-FIELD_ORDER = ("title", "number", "issuer", "date", "addressee", "validity")
+FIELD_ORDER = ("answers_to", "title", "number", "issuer", "date", "addressee", "validity")
 
 
 def doc_meta(ctx: Ctx) -> Answer:
-    docs = _docs(ctx, allow_topic=False)
+    # "那个营收过5亿奖10万的文件是哪个部门发的": a document described by what it says
+    docs = _docs(ctx, allow_topic=len(ctx.q) >= 14, min_score=6.0)
     if not docs:
         return _which_document(ctx)
     fields = [f for f in FIELD_ORDER if f in ctx.frame.slots.meta_fields] or ["number", "issuer", "date"]
@@ -66,7 +67,10 @@ def doc_meta(ctx: Ctx) -> Answer:
         d = ctx.kb.documents[doc_id]
         lines = []
         for f in fields:
-            if f == "title":
+            if f == "answers_to":
+                what = ctx.res.docs.answers_to(doc_id)
+                lines.append(f"答复的是：《{what}》" if what else "这份文件不是对某一提案或建议的答复")
+            elif f == "title":
                 lines.append(f"标题：《{d.title}》")
             elif f == "number":
                 lines.append(f"文号：{d.number}" if d.number else "文号：原文没有文号")

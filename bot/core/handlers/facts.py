@@ -52,7 +52,8 @@ def handle(ctx: Ctx, kind: str) -> Answer:
     s = ctx.frame.slots
     if s.outside and not s.region:
         return not_found(ctx)
-    several = [p.strip() for p in re.split(r"[？?]", ctx.q) if len(p.strip()) >= 5]
+    # several questions: "…目标是多少户？绿色工厂呢" — split at question marks and at a "呢" that ends one
+    several = [p.strip() for p in re.split(r"[？?]|(?<=呢)\s+|\s+(?=\S{2,10}呢$)", ctx.q) if len(p.strip()) >= 4]
     if len(several) >= 2 and kind in ("number", "when", "list", "policy"):
         return _several(ctx, kind, several)
     clause_ids, region = lookup(ctx)

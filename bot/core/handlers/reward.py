@@ -93,6 +93,12 @@ def handle(ctx: Ctx) -> Answer:
         needs = list(dict.fromkeys(result.needs))
         text = "为了算出金额，请告诉我：" + "；".join(f"{i + 1}. {q}" for i, (_, q) in enumerate(needs)) + "。"
         return answer(Parts(headline=text), CLARIFY, asked_for=[k for k, _ in needs])
+    if result.outcomes and has_cue(ctx.q, "not_in_town"):
+        # the awards are for the enterprises of a 专业镇 (its leading industry): one outside gets none of them
+        for o in result.outcomes:
+            result.misses.append(f"“{o.item}”是给专业镇主导产业企业的；您说企业不在专业镇内（或不属于其主导产业），"
+                                 f"按文件不符合这一条件。")
+        result.outcomes, result.notes = [], []
     if not result.outcomes and not result.misses and not result.other_region_rules:
         return no_amounts_for(ctx, region) if region else answer(Parts(headline="文件中没有找到与您所说情况对应的奖励条款。"),
                                                                    NOT_FOUND)
