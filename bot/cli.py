@@ -23,6 +23,7 @@ LAZY = {
     "logs": ("scripts.logs_admin", "group"),
     "answers": ("bot.commands.answers", "group"),
     "inbox": ("bot.commands.inbox", "group"),
+    "notify": ("bot.commands.notify", "group"),
 }
 HELP = {
     "build": "Build the knowledge base and search index (incremental).",
@@ -38,6 +39,7 @@ HELP = {
     "logs": "Staff: question log reports, purge and export.",
     "answers": "Staff: curated answers (write the right reply once; list, retire).",
     "inbox": "Staff: messages owners left for a person (list, show, answer).",
+    "notify": "Staff: tell owners with saved profiles about new policies that concern them.",
 }
 
 

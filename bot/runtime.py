@@ -12,6 +12,12 @@ callable in `runtime.inbox_listeners` is told, e.g. the Telegram bot notifies st
 reloaded assistant is swapped in. A staff reply to a message is handed to the owner with their next turn
 (`Turn.staff_replies`). Web conversations keep their turns (`runtime.history`) so a reload shows them.
 
+Saved profiles (bot/profiles.py): the core asks for them through `Answer.effects` when the owner agrees
+("profile.save" after a check-up) or asks ("profile.delete", "profile.notify_off"/"on"); the runtime keeps
+them, tells the core what is saved (`Session.state["profile"]`), keeps a saved profile's facts current,
+brings them back into a new conversation, shows web notices on the next visit (`take_notices`) and deletes
+profiles past `profiles.retention_days` with the sessions' housekeeping.
+
 Storage (bot/storage): with `database_url` (PZ_DATABASE_URL) every store lives in that one database, so
 several workers behave as one (`runtime.database`); otherwise each keeps its SQLite file in the data dir.
 `runtime.wechat_state` (WeChat dedupe) and `runtime.rate_limiter(...)` are shared the same way.
@@ -39,6 +45,7 @@ from bot.core.types import Answer, Citation
 from bot.curated import THRESHOLD, CuratedStore, lapse_reason
 from bot.errors import BotError, InputError
 from bot.inbox import Inbox, Message
+from bot.profiles import ProfileStore
 from bot.qlog import QuestionLog, pseudonym
 from bot.sessions import SessionStore
 from bot.storage import Database, connect, location
@@ -50,6 +57,7 @@ ERROR = "error"
 FAILED = "抱歉，系统暂时无法回答这个问题。请换个说法再问，或稍后再试；如果一直这样，请发送“重新开始”。"
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 HISTORY_CHANNELS = frozenset({"web"})      # channels whose turns are kept for the page to show again
+NOTICE_CHANNELS = frozenset({"telegram", "wechat"})   # reached at their address; web notices wait for a visit
 HANDOFF_LOGGED = "［给工作人员的留言］"       # what the question log keeps of a message or contact for staff
 # facts the owner may change or remove in the web page's panel (the others can only be removed)
 EDITABLE = ("region", "agricultural", "revenue")
@@ -78,7 +86,7 @@ def answer_payload(answer: Answer) -> dict[str, Any]:
 class Runtime:
     def __init__(self, config: Config, assistant: Assistant, sessions: SessionStore, qlog: QuestionLog,
                  curated: CuratedStore | None = None, inbox: Inbox | None = None, *,
-                 database: Database | None = None):
+                 database: Database | None = None, profiles: ProfileStore | None = None):
         self.config = config
         self.database = database       # the shared database (PostgreSQL), when there is one
         self.sessions = sessions
@@ -88,6 +96,7 @@ class Runtime:
                                                threshold=getattr(config, "curated_threshold", None) or THRESHOLD,
                                                lapsed=self._lapsed, keys=self._question_keys)
         self.inbox = inbox or Inbox(where("inbox"))
+        self.profiles = profiles or ProfileStore(where("profiles"))
         # WeChat dedupe and rate limits: one SQLite file for both, or the shared database
         self._state_db = database or connect(location(config, "worker_state"))
         self.wechat_state = WeChatState(self._state_db)
@@ -199,10 +208,12 @@ class Runtime:
         with self._locks[key]:
             try:
                 session = self.sessions.get(key)
+                fresh = not session.state and not session.turns      # not after 重新开始: that keeps a state
                 # a new conversation after an expired session or 重新开始: the log tells them apart
                 conversation = session.state.setdefault("conversation", secrets.token_hex(8))
                 if session.state.get("handoff"):
                     logged = HANDOFF_LOGGED     # a message or phone number for staff: kept in the inbox only
+                self._profile_into(key, session, fresh)
                 try:
                     answer = self.assistant.answer(question, session)
                 except BotError as e:
@@ -210,6 +221,7 @@ class Runtime:
                     answer = Answer(status=ERROR, answer=e.user_message)
                 if not isinstance(answer, Answer):
                     raise TypeError(f"the assistant returned {type(answer).__name__}, not an Answer")
+                self._profile_from(channel, user_id, key, session, answer)
                 region = self._region_of("" if logged == HANDOFF_LOGGED else question, session.facts)
                 session.state.setdefault("conversation", secrets.token_hex(8))
                 self.sessions.save(session)
@@ -257,6 +269,103 @@ class Runtime:
         with self._locks[key]:
             self.sessions.delete(key)
 
+    # -- saved profiles (with the owner's consent) ----------------------------------------------------
+    def _profile_into(self, key: str, session, fresh: bool) -> None:
+        """Tell the core what is saved; a new conversation starts from the saved facts."""
+        try:
+            p = self.profiles.get(key)
+        except Exception:
+            log.exception("could not read the saved profile")
+            return
+        if p is None:
+            session.state.pop("profile", None)
+            return
+        session.state["profile"] = {"saved": True, "notify": p.notify}
+        if fresh and not session.facts and p.facts:
+            session.facts.update(p.facts)
+
+    def _profile_from(self, channel: str, user_id: object, key: str, session, answer: Answer) -> None:
+        """Carry out what the owner agreed to or asked for; keep a saved profile's facts current."""
+        effects = list(getattr(answer, "effects", None) or [])
+        if "profile.delete" in effects:
+            self.profiles.delete(key)
+            session.state.pop("profile", None)
+            return
+        if "profile.save" in effects:
+            address = str(user_id) if channel in NOTICE_CHANNELS else None
+            self.profiles.save(key, channel, address, dict(session.facts))
+            self._mark_rules_seen()
+            session.state["profile"] = {"saved": True, "notify": True}
+            return
+        if "profile.notify_off" in effects or "profile.notify_on" in effects:
+            self.profiles.set_notify(key, "profile.notify_on" in effects)
+        if (session.state.get("profile") or {}).get("saved") and session.facts:
+            p = self.profiles.get(key)
+            if p is not None and p.facts != session.facts:
+                self.profiles.update_facts(key, dict(session.facts))
+
+    def _mark_rules_seen(self) -> None:
+        """The rule rows in force when a profile is saved: its owner hears only of rows added later."""
+        from bot.notify import digests
+        rules_in_force = getattr(self.assistant, "rules_in_force", None)
+        if rules_in_force is None:
+            return
+        try:
+            rules, _ = rules_in_force()
+            seen = self.profiles.seen()
+            self.profiles.mark_seen({k: v for k, v in digests(rules).items() if k not in seen})
+        except Exception:
+            log.exception("could not record the rule rows known when the profile was saved")
+
+    def profile_status(self, channel: str, user_id: object) -> dict[str, Any] | None:
+        """{saved, notify, updated} of this owner's saved profile, or None when nothing is saved."""
+        p = self.profiles.get(self.session_key(channel, user_id))
+        return None if p is None else {"saved": True, "notify": p.notify, "updated": p.updated}
+
+    def save_profile(self, channel: str, user_id: object) -> bool:
+        """Save what is known about the enterprise (the owner pressed "保存" in the web panel). False when
+        nothing is known yet."""
+        key = self.session_key(channel, user_id)
+        with self._locks[key]:
+            session = self.sessions.get(key)
+            if not session.facts:
+                return False
+            self.profiles.save(key, channel, str(user_id) if channel in NOTICE_CHANNELS else None, dict(session.facts))
+            self._mark_rules_seen()
+            session.state["profile"] = {"saved": True, "notify": True}
+            self.sessions.save(session)
+        return True
+
+    def delete_profile(self, channel: str, user_id: object) -> bool:
+        """Delete the saved profile, its notices and what this conversation knows about the enterprise."""
+        key = self.session_key(channel, user_id)
+        with self._locks[key]:
+            deleted = self.profiles.delete(key)
+            session = self.sessions.get(key)
+            session.facts.clear()
+            session.state.pop("profile", None)
+            self.sessions.save(session)
+        return deleted
+
+    def set_notify(self, channel: str, user_id: object, on: bool) -> bool:
+        """Turn new-policy notices on or off; False when no profile is saved."""
+        return self.profiles.set_notify(self.session_key(channel, user_id), on)
+
+    def take_notices(self, channel: str, user_id: object) -> list[dict[str, Any]]:
+        """Notices waiting for this owner on the web page (shown once): [{id, doc_id, text}]."""
+        try:
+            notices = self.profiles.take_web(self.session_key(channel, user_id))
+        except Exception:
+            log.exception("could not read the owner's notices")
+            return []
+        return [{"id": n.id, "doc_id": n.doc_id, "text": n.text} for n in notices]
+
+    def purge_profiles(self) -> int:
+        n = self.profiles.purge(self.config.profile_retention_days)
+        if n:
+            log.info("deleted %d saved profile(s) past the retention period", n)
+        return n
+
     def profile(self, channel: str, user_id: object) -> list[str]:
         """The facts learnt about this user's enterprise, as plain-language lines."""
         session = self.sessions.get(self.session_key(channel, user_id))
@@ -295,6 +404,8 @@ class Runtime:
                 if fact == "agricultural":
                     session.facts.pop("agricultural_inferred", None)
             self.sessions.save(session)
+            if session.facts:
+                self.profiles.update_facts(key, dict(session.facts))     # a saved profile follows the panel
         return self.facts(channel, user_id)
 
     def clear_facts(self, channel: str, user_id: object) -> None:
@@ -367,6 +478,10 @@ class Runtime:
                     self.purge_expired()
                 except Exception:
                     log.exception("could not purge expired sessions")
+                try:
+                    self.purge_profiles()
+                except Exception:
+                    log.exception("could not purge saved profiles past the retention period")
                 self.housekept.set()
                 if self._stop_housekeeping.wait(every):
                     return
@@ -403,6 +518,7 @@ class Runtime:
         self.qlog.close()
         self.curated.close()
         self.inbox.close()
+        self.profiles.close()
         self.wechat_state.close()
         self.rate_limits.close()
         if self._state_db is not self.database:

@@ -4,7 +4,8 @@ Nothing about retrieval or rules lives here. `build_application(config, runtime)
 `Application` with every handler registered; `python -m bot telegram` runs it (long polling, or
 `--webhook URL`). Any Bot-API-compatible server works through `TELEGRAM_API_BASE_URL`.
 
-Owners: /start (greeting + common questions), /help, /reset, /profile, any text → the answer, laid out
+Owners: /start (greeting + common questions), /help, /reset, /profile (what is known, what is saved with
+consent: delete it, notices on/off), /checkup (the policy check-up and its interview), any text → the answer, laid out
 from its parts (`bot.adapters.render.telegram_html`: status first, the direct answer and the amounts in
 bold, details as a list, 依据 / 责任单位 in an expandable quote), with buttons for the answers to a
 follow-up question (county, 涉农 yes/no) and for suggested next questions, "查看原文" and 👍 / 👎 (👎 asks
@@ -24,6 +25,7 @@ every log line (httpx logs request URLs, which contain it, at -v).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import math
@@ -65,6 +67,7 @@ UPLOAD_SUFFIXES = (".txt", ".docx", ".pdf")
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024   # the Bot API's getFile limit
 TYPING_EVERY = 4.5              # a chat action shows for about 5 s
 
+CHECKUP_TEXT = "政策体检"      # what /checkup asks the core (kb/nlu/lexicon/slots.yaml: checkup_exact)
 COMMON_QUESTIONS = [
     "我能获得多少奖励？",
     "我们镇够不够申报专业镇？",
@@ -81,7 +84,8 @@ HELP = (
     "怎么用：直接发文字问题，例如“晋城高平的企业营收首次过了5亿，能拿多少奖励？”。\n"
     "我需要了解企业情况（所在县市区、营收等）时会追问，您回答后我会记住。\n\n"
     "/start 开始和常见问题\n"
-    "/profile 查看我记住的企业信息\n"
+    "/checkup 政策体检：按企业情况列出能申请的全部奖补\n"
+    "/profile 查看我记住的企业信息（保存、通知、删除）\n"
     "/reset 清除这些信息，重新开始\n"
     "/help 显示本说明\n\n"
     "回答下方：“查看原文”显示依据条款的原文；👍 / 👎 告诉我们回答好不好。\n"
@@ -375,6 +379,7 @@ class PolicyBot:
         app.add_handler(CommandHandler("help", self.on_help, filters=msg))
         app.add_handler(CommandHandler("reset", self.on_reset, filters=msg))
         app.add_handler(CommandHandler("profile", self.on_profile, filters=msg))
+        app.add_handler(CommandHandler("checkup", self.on_checkup, filters=msg))
         app.add_handler(CommandHandler("skip", self.on_skip, filters=msg))
         app.add_handler(CommandHandler("reload", self.on_reload, filters=msg))
         app.add_handler(CommandHandler("stats", self.on_stats, filters=msg))
@@ -436,10 +441,51 @@ class PolicyBot:
                              "好的，我已忘记之前了解的企业信息。请重新提问。")
 
     async def on_profile(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        lines = await asyncio.to_thread(self.runtime.profile, CHANNEL, update.effective_user.id)
-        text = ("我目前了解的企业信息：\n" + "\n".join(f"• {x}" for x in lines) + "\n\n发送 /reset 可清除。"
+        text, markup = await self._profile_view(update.effective_user.id)
+        await self.send_text(context.bot, update.effective_chat.id, text, markup)
+
+    async def _profile_view(self, user_id: int) -> tuple[str, InlineKeyboardMarkup | None]:
+        """What is known about the enterprise and whether it is saved (with the owner's consent), with
+        buttons to delete it or turn new-policy notices off and on."""
+        lines = await asyncio.to_thread(self.runtime.profile, CHANNEL, user_id)
+        saved = await asyncio.to_thread(self.runtime.profile_status, CHANNEL, user_id)
+        text = ("我目前了解的企业信息：\n" + "\n".join(f"• {x}" for x in lines)
                 if lines else "我还没有记录任何企业信息。提问时告诉我所在县市区、营收等情况即可。")
-        await self.send_text(context.bot, update.effective_chat.id, text)
+        rows = []
+        if saved:
+            text += ("\n\n这些信息已按您的同意保存，" + ("有新政策时会通知您。" if saved["notify"] else "新政策通知已关闭。")
+                     + f"超过{self.config.profile_retention_days}天不更新会自动删除。")
+            rows.append([InlineKeyboardButton("🗑 删除我的信息", callback_data="p:del")])
+            rows.append([InlineKeyboardButton("🔕 关闭新政策通知", callback_data="p:off") if saved["notify"] else
+                         InlineKeyboardButton("🔔 开启新政策通知", callback_data="p:on")])
+        else:
+            text += "\n\n这些信息只在本次对话中使用，没有保存。做一次 /checkup 政策体检后可以选择保存，有新政策时通知您。"
+            if lines:
+                text += "\n发送 /reset 可清除。"
+        return text, InlineKeyboardMarkup(rows) if rows else None
+
+    async def on_checkup(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.answer_question(context.bot, update.effective_chat.id, update.effective_user.id, CHECKUP_TEXT)
+
+    async def _cb_profile(self, update: Update, context, rest: str) -> None:
+        """/profile's buttons: delete the saved profile, notices off / on (only the owner's own)."""
+        query, user = update.callback_query, update.effective_user
+        if rest == "del":
+            await asyncio.to_thread(self.runtime.delete_profile, CHANNEL, user.id)
+            note = "已删除您的企业信息，之后不会再收到新政策通知。"
+        elif rest in ("off", "on"):
+            done = await asyncio.to_thread(self.runtime.set_notify, CHANNEL, user.id, rest == "on")
+            note = ("已开启新政策通知。" if rest == "on" else "已关闭新政策通知。") if done else "您还没有保存企业信息。"
+        else:
+            await query.answer()
+            return
+        await query.answer(note)
+        text, markup = await self._profile_view(user.id)
+        try:
+            await query.edit_message_text(escape(text), reply_markup=markup)
+        except TelegramError as e:
+            log.info("could not update the profile message: %s", e)
+            await self.send_text(context.bot, update.effective_chat.id, note)
 
     async def on_skip(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if self.reason_wanted.pop(update.effective_user.id, None) is not None:
@@ -507,7 +553,8 @@ class PolicyBot:
         query = update.callback_query
         kind, _, rest = (query.data or "").partition(":")
         handler = {"a": self._cb_ask, "c": self._cb_citation, "f": self._cb_feedback,
-                   "u": self._cb_upload, "q": self._cb_text, "k": self._cb_text, "v": self._cb_noop}.get(kind)
+                   "u": self._cb_upload, "q": self._cb_text, "k": self._cb_text, "v": self._cb_noop,
+                   "p": self._cb_profile}.get(kind)
         if handler is None:
             await query.answer()
             return
@@ -783,8 +830,25 @@ def redact_token_in_logs(token: str) -> None:
 
 # ---------------------------------------------------------------------- assembly
 
-BOT_COMMANDS = [BotCommand("start", "开始，常见问题"), BotCommand("help", "怎么用"),
-                BotCommand("profile", "我记住的企业信息"), BotCommand("reset", "清除企业信息，重新开始")]
+BOT_COMMANDS = [BotCommand("start", "开始，常见问题"), BotCommand("checkup", "政策体检：能申请哪些"),
+                BotCommand("help", "怎么用"), BotCommand("profile", "我的企业信息（保存、通知、删除）"),
+                BotCommand("reset", "清除企业信息，重新开始")]
+
+
+@contextlib.asynccontextmanager
+async def notice_sender(config: Config):
+    """A sender for new-policy notices (bot/notify.py): `await send(chat_id, text)` posts the text to the
+    chat through the Bot API (TELEGRAM_API_BASE_URL when set), in pieces within Telegram's limit."""
+    from telegram import Bot
+    if not config.telegram_token:
+        raise ConfigError("TELEGRAM_BOT_TOKEN is not set")
+    redact_token_in_logs(config.telegram_token)
+    bot = Bot(config.telegram_token, base_url=config.telegram_base_url or "https://api.telegram.org/bot")
+    async with bot:
+        async def send(address: str, text: str) -> None:
+            for piece in split_message(text) or ["…"]:
+                await bot.send_message(int(address), escape(piece), parse_mode=ParseMode.HTML)
+        yield send
 
 
 async def _post_init(app: Application) -> None:

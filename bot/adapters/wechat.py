@@ -649,8 +649,21 @@ def from_config(runtime, config, *, customer_service: CustomerService | None = N
                 passive_timeout: float = 4.0, web_url: str | None = None) -> WeChatEndpoint:
     """The endpoint configured from Config (WECHAT_* environment variables)."""
     if customer_service is None and config.wechat_app_id and config.wechat_app_secret:
-        customer_service = WeChatAPICustomerService(config.wechat_app_id, config.wechat_app_secret)
+        customer_service = WeChatAPICustomerService(config.wechat_app_id, config.wechat_app_secret,
+                                                    api_base_url=getattr(config, "wechat_api_base_url", None))
     return WeChatEndpoint(runtime, config.wechat_token, aes_key=config.wechat_aes_key,
                           app_id=config.wechat_app_id, customer_service=customer_service,
                           passive_timeout=passive_timeout, web_url=web_url or config.public_url,
                           replay_window=getattr(config, "wechat_replay_window", REPLAY_WINDOW_SECONDS))
+
+
+def notice_sender(config, customer_service: CustomerService | None = None):
+    """A sender for new-policy notices (bot/notify.py): `await send(openid, text)` through the
+    customer-service message API, in as many messages as the text needs (at most CS_MAX_PARTS)."""
+    cs = customer_service or WeChatAPICustomerService(config.wechat_app_id, config.wechat_app_secret,
+                                                      api_base_url=getattr(config, "wechat_api_base_url", None))
+
+    async def send(openid: str, text: str) -> None:
+        for part in cs_parts(xml_text(text), web_url=getattr(config, "public_url", None)):
+            await cs.send_text(openid, part)
+    return send

@@ -154,6 +154,12 @@ class Assistant:
         if q.strip("。！!？? ") in lexicon()["reset_exact"]:
             session.reset()
             return make_answer(Parts(headline="好的，已清除之前记录的企业信息，我们重新开始。请问有什么可以帮您？"))
+        from bot.core.handlers.checkup import profile_answer, profile_command
+        command = profile_command(q)
+        if command:
+            ans = profile_answer(command, session)
+            ans.qtype = "profile"
+            return ans
         today = self.today()
         asked = session.state.setdefault("asked", [])
         asked[:] = (asked + [q[:200]])[-6:]          # the conversation so far, for a hand-off's context
@@ -161,7 +167,7 @@ class Assistant:
         curated = self._curated(frame)
         if curated is not None:
             return curated
-        qtype = self._decide(frame, session)
+        qtype = "checkup" if q.strip("。！!？? ") in lexicon()["checkup_exact"] else self._decide(frame, session)
         if qtype != frame.type and qtype in HANDLERS:
             frame.type = qtype          # what the answer was about, for "依据是什么" and corrections after it
         _answering(frame, session.pending)
@@ -193,6 +199,12 @@ class Assistant:
         ans = HANDLERS[qtype](ctx) if qtype != "facts_update" else HANDLERS["facts_noted"](ctx)
         if qtype == "reset":
             return ans
+        interview = session.state.get("checkup")
+        if interview and qtype != "checkup":
+            # another question: the check-up's interview and its consent question are no longer pending
+            interview["asking"] = None
+            if interview.get("consent") == "asked":
+                interview["consent"] = None
         if about_enterprise:
             session.facts.clear()
             session.facts.update(facts)
@@ -268,6 +280,10 @@ class Assistant:
         """The handler for this frame: its type, unless the conversation says otherwise."""
         t = frame.type
         has_last = bool(session.state.get("last")) or bool(session.pending)
+        if t not in ("reset",) and (session.state.get("checkup") or {}):
+            from bot.core.handlers.checkup import answers_interview
+            if answers_interview(frame, session):
+                return "checkup"
         if t == "facts_update" and not has_last:
             # facts with nothing to apply them to: a question in them is answered as asked
             second = next((x for x, _ in frame.ranked[1:] if x != "facts_update"), "reward")

@@ -9,7 +9,7 @@ from bot.core.types import Session
 from bot.nlu.slots import Revenue, Slots
 
 FACT_KEYS = ("region", "agricultural", "agricultural_inferred", "category", "output_yuan", "leading_firms",
-             "partner_firms", "investment_yuan", "people", "area_mu", "revenue")
+             "partner_firms", "investment_yuan", "people", "area_mu", "revenue", "recognitions", "trades")
 
 
 @dataclass
@@ -96,4 +96,9 @@ def merge_facts(old: dict, slots: Slots) -> dict:
     for k in ("category", "output_yuan", "leading_firms", "partner_firms", "investment_yuan", "people", "area_mu"):
         if k in new:
             facts[k] = new[k]
+    if slots.recognitions:
+        # what is said now about a recognition replaces what was said before about that one only
+        facts["recognitions"] = {**(facts.get("recognitions") or {}), **slots.recognitions}
+    if slots.trades:
+        facts["trades"] = list(dict.fromkeys([*(facts.get("trades") or []), *slots.trades]))[-8:]
     return facts

@@ -53,6 +53,9 @@ class Answer:
     rule_ids: list[str] = field(default_factory=list)
     parts: Parts | None = None
     qtype: str = ""                                      # the question type it was answered as
+    # what the runtime is asked to do with the owner's consent ("profile.save", "profile.delete",
+    # "profile.notify_off", "profile.notify_on"): the core keeps no store
+    effects: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The contract of ../shared/eval/README.md."""

@@ -105,6 +105,10 @@ class Slots:
     anaphora: bool = False
     own_area: bool = False
     amounts: list[Amount] = field(default_factory=list)
+    # recognitions, certifications and titles the message says the enterprise has (won: True) or has not
+    # (won: False), with the year when said: {"三晋老字号": {"won": True, "year": 2025}}
+    recognitions: dict[str, dict] = field(default_factory=dict)
+    trades: list[str] = field(default_factory=list)     # what the enterprise makes or does (铸造, 蜂蜜…)
 
     def enterprise_facts(self) -> dict:
         """The facts worth remembering across a conversation."""
@@ -304,6 +308,48 @@ def _asks(text: str, s: Slots) -> None:
     s.own_area = has_cue(text, "own_area")
 
 
+_CLAUSE = re.compile(r"[，,；;。！？!?\n]+")
+_NOT_WON = re.compile(r"(?:没有|没|未|尚未|还没有?|还不是|不是|不算|并非|没能|还未|不属于)[^，,；;。]{0,6}$")
+_PLANNED = re.compile(r"(?:正在|准备|打算|计划|想要?|争取|申报中|在申报|在申请|正申报|正申请)[^，,；;。]{0,6}$")
+
+
+def _recognitions(text: str, today: date, s: Slots) -> None:
+    """"去年入选了三晋老字号" → won, 2025; "还没评上专精特新" / "正在申报…" → not won. A clause that asks
+    about one ("评上中华老字号奖多少") says nothing about having it."""
+    lex = lexicon()
+    cues = sorted(((w, name) for name, words in lex["recognitions"].items() for w in words),
+                  key=lambda x: -len(x[0]))
+    for clause in _CLAUSE.split(text):
+        if not clause or _ASKING.search(clause):
+            continue
+        taken: list[tuple[int, int]] = []
+        ym = list(_YEAR.finditer(clause))
+        year = _year_of(ym[-1], today) if ym else None
+        for w, name in cues:
+            for m in re.finditer(re.escape(w), clause, re.I):
+                if any(a < m.end() and m.start() < b for a, b in taken):
+                    continue
+                taken.append((m.start(), m.end()))
+                before = clause[:m.start()]
+                won = not (_NOT_WON.search(before) or _PLANNED.search(before))
+                entry = {"won": won}
+                if year is not None and won:
+                    entry["year"] = year
+                s.recognitions[name] = entry
+
+
+def _trades(text: str, s: Slots) -> None:
+    lex = lexicon()
+    words = {w for ws in lex["categories"].values() for w in ws} | set(lex["agricultural_products"]) | \
+        set(lex["non_agricultural_products"])
+    found = []
+    for w in sorted(words, key=len, reverse=True):
+        at = text.find(w)
+        if at >= 0 and not _NEGATION.search(text[max(0, at - 6):at]) and not any(w in f for f in found):
+            found.append(w)
+    s.trades = found
+
+
 def read_slots(text: str, gaz: Gazetteer, today: date) -> Slots:
     s = Slots()
     s.amounts = find_amounts(text)
@@ -313,5 +359,7 @@ def read_slots(text: str, gaz: Gazetteer, today: date) -> Slots:
     _counts(text, s)
     _category_level(text, s)
     _asks(text, s)
+    _recognitions(text, today, s)
+    _trades(text, s)
     s.years = sorted(set(s.years))
     return s

@@ -1,5 +1,5 @@
 // Web chat: a WeChat-style conversation over the JSON API (/api/ask, /api/feedback, /api/history,
-// /api/facts, /api/reset). Answers are laid out from their parts: the status line once, the direct answer,
+// /api/facts, /api/reset, /api/profile). Answers are laid out from their parts: the status line once, the direct answer,
 // the amount card under it, details, and 依据 / 责任单位 folded. Everything from the user or the server
 // is put on the page as text (textContent / text nodes), never as HTML.
 (function () {
@@ -437,12 +437,21 @@
     showChips(null);
   }
 
+  // New-policy notices for an owner who saved their enterprise's profile: shown once, on the next visit.
+  function showNotices(list) {
+    (list || []).forEach(function (n) {
+      var node = addBot({ answer: n.text, status: "notice" }, { history: true });
+      node.classList.add("notice");
+    });
+  }
+
   // After a reload: the conversation kept on the server for this session.
   function restore() {
     if (!session) { greet(); return; }
     post("/api/history", { session_id: session }).then(function (res) {
       var turns = res.ok && res.data.turns ? res.data.turns : [];
-      if (!turns.length) { greet(); return; }
+      var notices = res.ok ? res.data.notices : [];
+      if (!turns.length) { greet(); showNotices(notices); return; }
       stamp(new Date(turns[0].ts * 1000));
       addBot({ answer: GREETING }, { history: true });
       turns.forEach(function (t) {
@@ -450,6 +459,7 @@
         var reply = t.reply || {};
         addBot(reply, { history: true });
       });
+      showNotices(notices);
       var last = turns[turns.length - 1].reply || {};
       showChips(last.parts && last.parts.suggestions && last.parts.suggestions.length ? last.parts.suggestions : null);
       var bots = messages.querySelectorAll(".msg.bot");
@@ -525,9 +535,45 @@
     }).catch(function () { factsError.textContent = "网络连接失败。"; factsError.hidden = false; });
   }
 
+  // -- the enterprise profile kept with the owner's consent (for new-policy notices)
+  var profileStatus = document.getElementById("profile-status");
+  var profileSave = document.getElementById("profile-save");
+  var profileNotify = document.getElementById("profile-notify");
+  var profileDelete = document.getElementById("profile-delete");
+  var profileNotifyOn = false;
+
+  function showProfile(p) {
+    profileSave.hidden = !!p;
+    profileDelete.hidden = !p;
+    profileNotify.hidden = !p;
+    if (p) {
+      profileNotifyOn = !!p.notify;
+      profileStatus.textContent = "这些信息已按您的同意保存" + (p.notify ? "，有适用于您的新政策时会在这里提醒您。" : "（新政策提醒已关闭）。");
+      profileNotify.textContent = p.notify ? "关闭新政策提醒" : "开启新政策提醒";
+    } else {
+      profileStatus.textContent = "这些信息只在本次对话中使用。保存后，有适用于您的新政策时会在这里提醒您，可随时删除。";
+    }
+  }
+
+  function profileCall(action) {
+    if (!session) { showProfile(null); return Promise.resolve(); }
+    var body = { session_id: session };
+    if (action) body.action = action;
+    factsError.hidden = true;
+    return post("/api/profile", body).then(function (res) {
+      if (!res.ok) { factsError.textContent = res.data.error || "未能完成，请稍后再试。"; factsError.hidden = false; return; }
+      showProfile(res.data.profile);
+      if (action) showFacts(res.data.facts || []);
+    }).catch(function () { factsError.textContent = "网络连接失败。"; factsError.hidden = false; });
+  }
+  profileSave.addEventListener("click", function () { profileCall("save"); });
+  profileDelete.addEventListener("click", function () { profileCall("delete"); });
+  profileNotify.addEventListener("click", function () { profileCall(profileNotifyOn ? "notify_off" : "notify_on"); });
+
   document.getElementById("open-facts").addEventListener("click", function () {
     panel.hidden = false;
     factsCall({});
+    profileCall(null);
   });
   document.getElementById("close-facts").addEventListener("click", function () { panel.hidden = true; });
   panel.addEventListener("click", function (ev) { if (ev.target === panel) panel.hidden = true; });

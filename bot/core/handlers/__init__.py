@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from bot.core.handlers import documents, eligibility, facts, office, procedure, reference, reward, talk
+from bot.core.handlers import checkup, documents, eligibility, facts, office, procedure, reference, reward, talk
 
 HANDLERS = {
     "reward": reward.handle,
@@ -27,7 +27,7 @@ HANDLERS = {
     "out_of_scope": talk.out_of_scope,
     "reset": talk.reset,
     "handoff": talk.handoff,
-    "checkup": reward.handle,
+    "checkup": checkup.handle,
     "facts_noted": talk.facts_noted,
     "handoff_step": talk.handoff_step,
 }

@@ -228,6 +228,12 @@ def describe_facts(facts: dict, compact: bool = False) -> list[str]:
         add("上下游配套企业", f"{facts['partner_firms']}户", f"配套企业{facts['partner_firms']}户")
     if facts.get("investment_yuan"):
         add("投资/购置额", format_yuan(facts["investment_yuan"]), f"投资/购置额{format_yuan(facts['investment_yuan'])}")
+    rec = facts.get("recognitions") or {}
+    won = [f"{k}（{v['year']}年）" if v.get("year") else k for k, v in rec.items() if v.get("won")]
+    if won:
+        add("已获得的认定/称号", "、".join(won), "已获" + "、".join(won))
+    if facts.get("people") is not None:
+        add("人数", f"{facts['people']:g}人", f"{facts['people']:g}人")
     return lines
 
 
