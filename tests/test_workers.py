@@ -168,6 +168,33 @@ async def test_a_web_conversation_keeps_its_facts_across_workers(two_workers):
     assert third["status"] == "answered"                                  # the facts B learnt, on A
 
 
+async def test_two_messages_at_once_on_two_workers_both_keep_their_facts(two_workers, monkeypatch):
+    """An owner sends two messages in a row and they reach different workers at the same time: the
+    conversation is held by one worker at a time, so neither turn's facts are lost."""
+    gate = threading.Event()
+    a, b = await two_workers(gate=gate)
+    b_waiting = threading.Event()
+    hold = b.runtime.sessions.lock
+
+    def lock(session_id):
+        b_waiting.set()                       # B has reached the conversation's lock (A holds it)
+        return hold(session_id)
+    monkeypatch.setattr(b.runtime.sessions, "lock", lock)
+    gate.set()
+    first = await a.api("/api/ask", {"question": "你好"})
+    sid = first["session_id"]
+    gate.clear()
+    one = asyncio.create_task(a.api("/api/ask", {"session_id": sid, "question": "我们在高平"}))
+    assert await asyncio.to_thread(a.assistant.entered.wait, 10)
+    a.assistant.entered.clear()
+    two = asyncio.create_task(b.api("/api/ask", {"session_id": sid, "question": "营收首次过了5亿"}))
+    assert await asyncio.to_thread(b_waiting.wait, 10)
+    gate.set()
+    await one, await two
+    facts = await a.api("/api/facts", {"session_id": sid})
+    assert {f["key"] for f in facts["facts"]} >= {"region", "revenue_first"}, facts
+
+
 # ---------------------------------------------------------------------------------------------- processes
 def _server_env(config, database_url: str) -> dict:
     env = dict(os.environ)
@@ -241,6 +268,15 @@ def _connection_to_worker(host: str, port: int, want, tries: int = 200) -> tuple
             return conn, worker
         conn.close()
     raise AssertionError("no connection reached the worker wanted")
+
+
+def test_serve_with_workers_says_why_it_cannot_start(tmp_path):
+    env = dict(os.environ, PZ_DATA_DIR=str(tmp_path / "data"), PZ_DOCUMENTS_DIR=str(tmp_path / "no-documents"))
+    env.pop("PZ_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-m", "bot", "serve", "--port", "0", "--workers", "2"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "documents folder not found" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "Web chat" not in done.stdout
 
 
 Q1 = "我家企业算涉农的，去年营收第一次超过5亿元，奖励有多少？"

@@ -1,6 +1,7 @@
 """`python -m bot serve --workers N`: N processes answering on one listening socket.
 
-The parent applies the storage migrations, reserves the address and forks N workers; each loads the
+The parent builds what is missing (in a child process, once: not N builds at the same time), applies the
+storage migrations, reserves the address and forks N workers; each loads the
 assistant once and listens on the same address with SO_REUSEPORT, so the kernel spreads new connections
 evenly over the workers (where SO_REUSEPORT is missing they accept from one socket the parent listens on). Everything a conversation needs lives in the database, so a turn may reach any worker:
 PostgreSQL with PZ_DATABASE_URL (also across machines, behind nginx: docs/nginx.md), or on one machine
@@ -68,18 +69,52 @@ def prepare_storage(config) -> None:
             db.close()
 
 
+def _build(config, done: Connection) -> None:
+    """In a child process: build what is missing or out of date, as `serve` does before it loads."""
+    from bot.build import build_all
+    from bot.errors import BotError
+    from kb.admin import recover
+    try:
+        recover(config, rebuild=False)      # a staff change a killed process left half-done
+        build_all(config, progress=True)
+    except BotError as e:
+        done.send(("error", f"{e.user_message} ({e})"))
+        sys.exit(2)
+    except Exception as e:
+        log.exception("could not build the knowledge base")
+        done.send(("error", f"{type(e).__name__}: {e}"))
+        sys.exit(2)
+    done.send(("ready", os.getpid()))
+
+
+def build_first(config) -> None:
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=_build, args=(config, send), name="pz-build")
+    p.start()
+    send.close()
+    try:
+        kind, detail = receive.recv()
+    except EOFError:
+        kind, detail = "error", "the build exited (see the log above)"
+    p.join()
+    if kind != "ready":
+        raise click.ClickException(str(detail))
+
+
 def _worker(number: int, shared: socket.socket, config, ready: Connection) -> None:
     """A worker process: load the assistant, say so, serve until told to stop (on its own SO_REUSEPORT
     socket, or on the parent's listening socket)."""
     import asyncio
 
     from bot.adapters.server import serve
+    from bot.core.service import Assistant
     from bot.errors import BotError
     from bot.runtime import Runtime
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)          # the parent's handlers are not ours
     try:
-        runtime = Runtime.start(config)
+        runtime = Runtime.start(config, Assistant.load(config, build=False))     # built by the parent
     except BotError as e:
         ready.send(("error", f"{e.user_message} ({e})"))
         sys.exit(2)
@@ -184,6 +219,7 @@ def run_workers(config, n: int, out=None) -> None:
     """Serve with `n` worker processes on config's address until SIGINT/SIGTERM."""
     from bot.adapters.server import _shown_url
     out = out or sys.stdout
+    build_first(config)
     prepare_storage(config)
     if threading.active_count() > 1:      # a forked copy of a running thread would never run
         log.warning("%d threads running before the workers are forked", threading.active_count())
