@@ -25,6 +25,7 @@ several workers behave as one (`runtime.database`); otherwise each keeps its SQL
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -157,6 +158,15 @@ class Runtime:
                 log.exception("could not notify staff of inbox message %s", stored.ref)
         return stored.ref
 
+    @contextlib.contextmanager
+    def _hold(self, key: str):
+        """One turn at a time per conversation: among this process's threads, and across workers (the
+        session store's lock: a PostgreSQL advisory lock, or a file lock beside the SQLite file)."""
+        with self._locks[key]:
+            lock = getattr(self.sessions, "lock", None)
+            with lock(key) if lock else contextlib.nullcontext():
+                yield
+
     def session_key(self, channel: str, user_id: object) -> str:
         # sessions are keyed by a pseudonym too: no raw user id is written to any database
         return pseudonym(f"{channel}:{user_id}", self.qlog.key)
@@ -205,7 +215,7 @@ class Runtime:
             log.exception("could not check for a new knowledge base build")
         _channel.set(channel)
         conversation, logged, region = None, question, None
-        with self._locks[key]:
+        with self._hold(key):
             try:
                 session = self.sessions.get(key)
                 fresh = not session.state and not session.turns      # not after 重新开始: that keeps a state
@@ -266,8 +276,15 @@ class Runtime:
 
     def reset(self, channel: str, user_id: object) -> None:
         key = self.session_key(channel, user_id)
-        with self._locks[key]:
+        with self._hold(key):
             self.sessions.delete(key)
+            if self.profiles.get(key) is not None:
+                # a saved profile stays saved, but 重新开始 starts without its facts (only a new visit brings
+                # them back): the new conversation is marked begun
+                from bot.core.types import Session
+                fresh = Session(id=key)
+                fresh.state["conversation"] = secrets.token_hex(8)
+                self.sessions.save(fresh)
 
     # -- saved profiles (with the owner's consent) ----------------------------------------------------
     def _profile_into(self, key: str, session, fresh: bool) -> None:
@@ -326,7 +343,7 @@ class Runtime:
         """Save what is known about the enterprise (the owner pressed "保存" in the web panel). False when
         nothing is known yet."""
         key = self.session_key(channel, user_id)
-        with self._locks[key]:
+        with self._hold(key):
             session = self.sessions.get(key)
             if not session.facts:
                 return False
@@ -339,7 +356,7 @@ class Runtime:
     def delete_profile(self, channel: str, user_id: object) -> bool:
         """Delete the saved profile, its notices and what this conversation knows about the enterprise."""
         key = self.session_key(channel, user_id)
-        with self._locks[key]:
+        with self._hold(key):
             deleted = self.profiles.delete(key)
             session = self.sessions.get(key)
             session.facts.clear()
@@ -391,7 +408,7 @@ class Runtime:
         """Change one fact from what the owner typed ("泽州", "是", "5.2亿，首次"), or remove it (text None).
         Raises InputError with a plain message when the text cannot be read as that fact."""
         key = self.session_key(channel, user_id)
-        with self._locks[key]:
+        with self._hold(key):
             session = self.sessions.get(key)
             if text is None:
                 session.facts.pop(fact, None)
@@ -411,7 +428,7 @@ class Runtime:
     def clear_facts(self, channel: str, user_id: object) -> None:
         """Forget what is known about the enterprise; the conversation's history stays."""
         key = self.session_key(channel, user_id)
-        with self._locks[key]:
+        with self._hold(key):
             session = self.sessions.get(key)
             session.facts.clear()
             self.sessions.save(session)

@@ -437,8 +437,11 @@ class PolicyBot:
         user = update.effective_user
         self.reason_wanted.pop(user.id, None)
         await asyncio.to_thread(self.runtime.reset, CHANNEL, user.id)
+        saved = await asyncio.to_thread(self.runtime.profile_status, CHANNEL, user.id)
         await self.send_text(context.bot, update.effective_chat.id,
-                             "好的，我已忘记之前了解的企业信息。请重新提问。")
+                             "好的，我已忘记之前了解的企业信息。请重新提问。" +
+                             ("\n（您同意保存的企业信息仍然保留；要删除请发送“删除我的信息”或在 /profile 里删除。）"
+                              if saved else ""))
 
     async def on_profile(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text, markup = await self._profile_view(update.effective_user.id)
