@@ -181,16 +181,18 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
-        # processes on one machine: an flock on one of LOCK_FILES files beside the database, chosen by
+        # processes on one machine: an flock on one of LOCK_FILES files in .locks/ beside the database, chosen by
         # the name's hash (two names may share a file: they then wait for each other, which is harmless)
         if self.path == ":memory:":
             yield
             return
         import fcntl
         import zlib
-        d = Path(self.path + ".locks")
+        db = Path(self.path)
+        d = db.parent / ".locks"
         d.mkdir(exist_ok=True)
-        with open(d / f"{zlib.crc32(name.encode('utf-8', 'surrogatepass')) % self.LOCK_FILES:03d}", "a+b") as f:
+        bucket = zlib.crc32(name.encode("utf-8", "surrogatepass")) % self.LOCK_FILES
+        with open(d / f"{db.name}.{bucket:03d}", "a+b") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
@@ -232,6 +234,8 @@ class PostgresDatabase(Database):
                                    kwargs={"autocommit": True}, open=False, name="pz-storage")
         self.pool.open(wait=True, timeout=timeout)
         self._tx = threading.local()
+        # a lock held by `exclusive` keeps a connection: at most half the pool, so statements always find one
+        self._lock_slots = threading.BoundedSemaphore(max(1, max_size // 2))
 
     @contextmanager
     def _conn(self):
@@ -264,7 +268,7 @@ class PostgresDatabase(Database):
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         # a session-level advisory lock on a connection kept for the duration; it goes if the connection does
-        with self.pool.connection() as conn:
+        with self._lock_slots, self.pool.connection() as conn:
             conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [name])
             try:
                 yield
