@@ -13,6 +13,7 @@ from bot.core.hooks import HandoffMessage
 from bot.core.types import Answer, Session
 from bot.curated import CuratedStore
 from bot.inbox import Inbox
+from bot.profiles import Notice, ProfileStore
 from bot.qlog import QuestionLog
 from bot.sessions import SessionStore
 from bot.storage import POSTGRESQL, SQLITE, connect, location
@@ -179,6 +180,24 @@ def test_a_staff_reply_is_shown_once_when_two_workers_ask(where):
         a.close(), b.close()
 
 
+def test_saved_profiles_and_notices_across_workers(where):
+    a, b = ProfileStore(where("profiles")), ProfileStore(where("profiles"))
+    try:
+        a.save("p1", "web", None, {"region": "阳城县", "revenue": {"current_yuan": 300_000_000}})
+        assert b.get("p1").facts["region"] == "阳城县" and b.get("p1").notify
+        assert b.update_facts("p1", {"region": "泽州县"}) and a.get("p1").facts == {"region": "泽州县"}
+        notice = Notice("p1", "web", None, "jc-2026-01", ["r1", "r2"], "d1", "新政策：……", ["阳城县"])
+        ids = race(6, lambda i: (a if i % 2 else b).add_notice(notice))
+        assert len([i for i in ids if i is not None]) == 1                    # queued once
+        shown = race(6, lambda i: (a if i % 2 else b).take_web("p1"))
+        assert sorted(len(x) for x in shown) == [0, 0, 0, 0, 0, 1]            # shown once
+        b.mark_seen({"r1": "x"})
+        assert a.seen() == {"r1": "x"} and a.counts()["profiles"] == 1
+        assert b.delete("p1") and a.get("p1") is None and a.notices(key="p1") == []
+    finally:
+        a.close(), b.close()
+
+
 def test_a_wechat_message_is_claimed_by_one_worker(where):
     workers = [WeChatState(where("worker_state")) for _ in range(2)]
     try:
@@ -253,14 +272,15 @@ def test_every_store_shares_one_postgresql_database(pg_url):
     once, and each backend has the same tables and columns."""
     db = connect(pg_url)
     try:
-        stores = [SessionStore(db), QuestionLog(db, KEY), CuratedStore(db), Inbox(db), WeChatState(db),
-                  RateLimits(db)]
+        stores = [SessionStore(db), QuestionLog(db, KEY), CuratedStore(db), Inbox(db), ProfileStore(db),
+                  WeChatState(db), RateLimits(db)]
         for s in stores:
             assert db.pending(s.schema) == []
             s.close()                      # a shared database stays open
         assert db.execute("SELECT 1").scalar() == 1
         sets = dict(db.execute("SELECT migration_set, count(*) FROM schema_migrations GROUP BY migration_set").rows)
-        assert sets == {"sessions": 1, "question_log": 1, "curated_answers": 1, "inbox": 1, "worker_state": 1}
+        assert sets == {"sessions": 1, "question_log": 1, "curated_answers": 1, "inbox": 1, "profiles": 1,
+                        "worker_state": 1}
     finally:
         db.close()
 
@@ -269,7 +289,8 @@ def test_both_backends_have_the_same_columns(pg_url, tmp_path):
     pg = connect(pg_url)
     try:
         for cls, name in ((SessionStore, "sessions"), (lambda t: QuestionLog(t, KEY), "question_log"),
-                          (CuratedStore, "curated_answers"), (Inbox, "inbox"), (WeChatState, "worker_state")):
+                          (CuratedStore, "curated_answers"), (Inbox, "inbox"), (ProfileStore, "profiles"),
+                          (WeChatState, "worker_state")):
             lite = cls(tmp_path / f"{name}.sqlite")
             cls(pg).close()
             tables = [t for (t,) in lite.database.execute(

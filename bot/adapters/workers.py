@@ -54,6 +54,7 @@ def prepare_storage(config) -> None:
     (and a database that cannot be reached said at once, not N times)."""
     from bot.curated import CuratedStore
     from bot.inbox import Inbox
+    from bot.profiles import ProfileStore
     from bot.qlog import QuestionLog
     from bot.sessions import SessionStore
     from bot.storage import connect, location
@@ -61,7 +62,7 @@ def prepare_storage(config) -> None:
     db = connect(config.database_url) if config.database_url else None
     try:
         for cls, name in ((SessionStore, "sessions"), (CuratedStore, "curated_answers"), (Inbox, "inbox"),
-                          (WeChatState, "worker_state")):
+                          (ProfileStore, "profiles"), (WeChatState, "worker_state")):
             cls(db or location(config, name)).close()
         QuestionLog(db or config.log_db, config.log_key or None, key_file=config.log_key_path).close()
     finally:
