@@ -104,6 +104,9 @@ def _report_add(rep) -> None:
         counts = {s: sum(1 for p in rep.proposals if p.status == s) for s in ("accepted", "rejected", "pending")}
         out.print(f"Rule proposals: {counts['accepted']} accepted, {counts['rejected']} rejected, "
                   f"{counts['pending']} pending (see `python -m bot rules review {rep.doc_id}`).")
+        if counts["accepted"]:
+            out.print("Owners with saved profiles it concerns: `python -m bot notify --dry-run` lists them and why; "
+                      "`python -m bot notify` tells them.")
 
 
 def _show_preview(pre) -> None:
