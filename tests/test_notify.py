@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 from datetime import date
 
@@ -43,17 +42,12 @@ TOLD = {("telegram", 501), ("wechat", WECHAT_B), ("web", WEB_F)}
 
 
 def _copy(built, dst):
-    from bot.config import load_config
-    from index.store import current_dir
-    shutil.copytree(built.documents_dir, dst / "documents")
-    shutil.copytree(built.rules_dir, dst / "rules")
-    cur = current_dir(built.data_dir)
-    (dst / "data" / "builds").mkdir(parents=True)
-    shutil.copytree(cur, dst / "data" / "builds" / cur.name)
-    os.symlink(os.path.join("builds", cur.name), dst / "data" / "current")
-    env = {"PZ_DATA_DIR": str(dst / "data"), "PZ_DOCUMENTS_DIR": str(dst / "documents"),
-           "PZ_RULES_DIR": str(dst / "rules"), "PZ_CACHE_DIR": str(built.cache_dir)}
-    return load_config(env=env), env
+    """A copy of the built knowledge base (as the county-policy tests make it), and its environment."""
+    from tests.test_awards_answer import _copy as copy_built
+    cfg = copy_built(built, dst)
+    env = {"PZ_DATA_DIR": str(cfg.data_dir), "PZ_DOCUMENTS_DIR": str(cfg.documents_dir),
+           "PZ_RULES_DIR": str(cfg.rules_dir), "PZ_CACHE_DIR": str(cfg.cache_dir)}
+    return cfg, env
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +116,7 @@ def _key(rt, who) -> str:
 
 
 async def test_a_new_document_tells_exactly_the_owners_it_concerns(world, telegram_api, wechat_api):
-    cfg, env, rt, tmp = world
+    _, env, rt, tmp = world
     saved = {(p.channel, p.key) for p in rt.profiles.list()}
     assert len(saved) == 6                                   # everyone but G, who did not agree
     policy = tmp / "zz-2026-5.txt"

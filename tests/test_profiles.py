@@ -63,7 +63,7 @@ def _ask(runtime, user, *questions, channel="telegram"):
 
 
 def test_saved_only_when_the_owner_agrees(runtime):
-    a, b, c = _ask(runtime, 11, CHECKUP, "不问了", "不用了")
+    _, b, c = _ask(runtime, 11, CHECKUP, "不问了", "不用了")
     assert "保存您的企业信息，有新政策时通知您？" in b.answer
     assert "不保存" in c.answer
     assert runtime.profile_status("telegram", 11) is None and runtime.profiles.list() == []

@@ -28,6 +28,17 @@ def _store(cfg):
     return ProfileStore(location(cfg, "profiles"))     # the shared database when PZ_DATABASE_URL is set
 
 
+@contextlib.contextmanager
+def _opened(ctx):
+    """(config, profile store) for one command; the store is closed after."""
+    cfg = load(ctx)
+    store = _store(cfg)
+    try:
+        yield cfg, store
+    finally:
+        store.close()
+
+
 def _today(cfg, given: str | None) -> date:
     if given:
         try:
@@ -73,9 +84,7 @@ def group(ctx, dry_run, today):
     if ctx.invoked_subcommand is not None:
         return
     from bot import notify
-    cfg = load(ctx)
-    store = _store(cfg)
-    try:
+    with _opened(ctx) as (cfg, store):
         day = _today(cfg, today)
         report = notify.scan(cfg, store, day, dry_run=dry_run)
         click.echo(f"{len(report.new_rule_ids)} new rule row(s) since the last run"
@@ -104,8 +113,6 @@ def group(ctx, dry_run, today):
             click.echo(f"{'would skip' if dry_run else 'skipped'} notice {n.id} for {_who(n)}: {why}")
         for n, why in rep.failed:
             click.echo(f"not sent: notice {n.id} for {_who(n)}: {why}", err=True)
-    finally:
-        store.close()
 
 
 @group.command("profiles")
@@ -113,9 +120,7 @@ def group(ctx, dry_run, today):
 @plain_errors
 def profiles_cmd(ctx):
     """List the saved profiles (addresses masked)."""
-    cfg = load(ctx)
-    store = _store(cfg)
-    try:
+    with _opened(ctx) as (_, store):
         rows = store.list()
         if not rows:
             click.echo("No saved profiles.")
@@ -123,8 +128,6 @@ def profiles_cmd(ctx):
             updated = time.strftime("%Y-%m-%d", time.localtime(p.updated))
             click.echo(f"{p.key[:8]}  {p.channel}:{_mask(p.address)}  {p.facts.get('region') or '-'}  "
                        f"notices {'on' if p.notify else 'off'}  updated {updated}")
-    finally:
-        store.close()
 
 
 @group.command("outbox")
@@ -134,17 +137,13 @@ def profiles_cmd(ctx):
 @plain_errors
 def outbox_cmd(ctx, status):
     """List the notices (newest last) and their state."""
-    cfg = load(ctx)
-    store = _store(cfg)
-    try:
+    with _opened(ctx) as (_, store):
         rows = store.notices(status)
         if not rows:
             click.echo("No notices.")
         for n in rows:
             click.echo(f"{n.id}  {n.status}  {_who(n)}  {n.doc_id}  {', '.join(n.rule_ids)}"
                        + (f"  ({n.error})" if n.error else ""))
-    finally:
-        store.close()
 
 
 @group.command("purge")
@@ -153,10 +152,6 @@ def outbox_cmd(ctx, status):
 @plain_errors
 def purge_cmd(ctx, days):
     """Delete saved profiles (and their notices) not updated within the retention period."""
-    cfg = load(ctx)
-    store = _store(cfg)
-    try:
+    with _opened(ctx) as (cfg, store):
         n = store.purge(days or cfg.profile_retention_days)
         click.echo(f"Deleted {n} profile(s) not updated for {days or cfg.profile_retention_days} days.")
-    finally:
-        store.close()

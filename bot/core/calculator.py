@@ -290,6 +290,15 @@ def _unit_count(unit: str, facts: dict) -> tuple[float | None, str]:
     return None, f"数量（{unit}）"
 
 
+def range_span(r: Award) -> str:
+    """A range award's span as the document gives it: 50万元至200万元, 最高200万元, 投资额的10%至20%."""
+    if r.min_yuan is not None or r.max_yuan is not None:
+        if r.min_yuan is not None and r.max_yuan is not None:
+            return f"{format_yuan(r.min_yuan)}至{format_yuan(r.max_yuan)}"
+        return f"最高{format_yuan(r.max_yuan)}" if r.max_yuan is not None else f"不低于{format_yuan(r.min_yuan)}"
+    return f"{r.base or '基数'}的{r.rate_min:.0%}至{r.rate_max:.0%}"
+
+
 def award_rewards(rows: list[Award], facts: dict, revenue: Revenue, region: str | None, gaz: Gazetteer,
                   result: RewardResult) -> None:
     """Each named row computed from the enterprise's facts; a row that needs a fact not yet told adds it to
@@ -329,13 +338,7 @@ def award_rewards(rows: list[Award], facts: dict, revenue: Revenue, region: str 
                     o.amount_yuan = r.cap_yuan
                     o.wording += f"，超过上限，按最高{format_yuan(r.cap_yuan)}"
         elif r.kind == "range":
-            if r.min_yuan is not None or r.max_yuan is not None:
-                span = (f"{format_yuan(r.min_yuan)}至{format_yuan(r.max_yuan)}" if r.min_yuan is not None and
-                        r.max_yuan is not None else f"最高{format_yuan(r.max_yuan)}" if r.max_yuan is not None
-                        else f"不低于{format_yuan(r.min_yuan)}")
-            else:
-                span = f"{r.base or '基数'}的{r.rate_min:.0%}至{r.rate_max:.0%}"
-            o.wording = f"{span}（文件给出的是范围，具体金额由主管部门核定）"
+            o.wording = f"{range_span(r)}（文件给出的是范围，具体金额由主管部门核定）"
         elif r.kind == "multi_year" and r.schedule and all(y.amount_yuan is not None for y in r.schedule):
             o.amount_yuan = sum(y.amount_yuan for y in r.schedule)
             o.wording = "、".join(f"第{y.year}年{format_yuan(y.amount_yuan)}" for y in r.schedule) + \

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from bot.core.calculator import MET, UNKNOWN, UNMET, _tiers_crossed, awards_named, items_in
+from bot.core.calculator import (MET, UNKNOWN, UNMET, _tiers_crossed, awards_named, items_in,
+                                 range_span)
 from bot.nlu.amounts import format_yuan
 from bot.nlu.slots import Revenue, lexicon
 from kb.regions import Gazetteer
@@ -361,13 +362,7 @@ class _Judge:
                 item.amount_text += f"：{count:g}×{format_yuan(r.amount_yuan)}={format_yuan(amount)}" + \
                     ("（按月发放，期限以文件为准，不计入合计）" if item.recurring else "")
         elif r.kind == "range":
-            if r.min_yuan is not None or r.max_yuan is not None:
-                span = (f"{format_yuan(r.min_yuan)}至{format_yuan(r.max_yuan)}" if r.min_yuan is not None and
-                        r.max_yuan is not None else f"最高{format_yuan(r.max_yuan)}" if r.max_yuan is not None
-                        else f"不低于{format_yuan(r.min_yuan)}")
-            else:
-                span = f"{r.base or '基数'}的{r.rate_min:.0%}至{r.rate_max:.0%}"
-            item.amount_text = f"{span}（范围，具体金额由主管部门核定）"
+            item.amount_text = f"{range_span(r)}（范围，具体金额由主管部门核定）"
             item.stake_yuan = r.max_yuan or r.min_yuan or 0
         elif r.kind == "multi_year" and r.schedule and all(y.amount_yuan is not None for y in r.schedule):
             item.amount_yuan = item.stake_yuan = sum(y.amount_yuan for y in r.schedule)
@@ -508,8 +503,9 @@ def _wording(q: Question, items: list[Item], judge: _Judge) -> tuple[str, list[s
         return "贵企业是涉农企业吗？（涉农企业的营收奖励档次不同）", ["是涉农企业", "不是涉农企业"]
     if q.fact == "revenue":
         last = today.year - 1
-        return (f"企业{last}年的营收是多少？是不是第一次达到这个规模（以前最高多少）？"
-                f"例如“{last}年营收5.2亿元，以前最高4亿元”。", ["跳过"])
+        text = (f"企业{last}年的营收是多少？是不是第一次达到这个规模（以前最高多少）？"
+                f"例如“{last}年营收5.2亿元，以前最高4亿元”。")
+        return text, ["跳过"]
     if q.fact == "recognitions":
         worth = {}
         for it in items:

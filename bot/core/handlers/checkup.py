@@ -23,7 +23,7 @@ from bot.core.compose import answer
 from bot.core.handlers.base import Ctx, describe_facts
 from bot.core.types import ANSWERED, CLARIFY, NOT_FOUND, Answer, Parts, Reward, Session
 from bot.nlu.amounts import format_yuan
-from bot.nlu.slots import has_cue, lexicon
+from bot.nlu.slots import lexicon
 
 SKIP = re.compile(r"^(?:跳过|不知道|不清楚|不方便说?|不好说|说不准|下一个|不确定|没统计)[。！!]?$")
 STOP = re.compile(r"^(?:不问了|不用问了|结束|先这样|就这些|不用了|算了|够了)[。！!]?$")
