@@ -430,7 +430,8 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
         if config.wechat_token:
             print(f"WeChat endpoint: {url}wechat", file=out, flush=True)
         if telegram and config.telegram_token:
-            from bot.adapters import telegram as tg
+            import importlib
+            tg = importlib.import_module("bot.adapters.telegram")   # the module as registered (tests swap it)
             tg_app = tg.build_application(config, runtime)
             await tg.start_application(tg_app)   # also sets the command menu and the updates fetched
             describe = getattr(tg, "describe_running", None)
