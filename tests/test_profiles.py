@@ -160,3 +160,41 @@ async def test_the_web_panel_saves_deletes_and_shows_notices_once(client, runtim
     assert gone["profile"] is None and gone["facts"] == []
     bad = await client.post("/api/profile", json={"session_id": sid, "action": "drop table"})
     assert bad.status == 400
+
+
+# ---- the page in a real browser ----------------------------------------------------------------------
+async def test_the_page_checks_up_saves_and_shows_a_notice_on_the_next_visit(request, tmp_path):
+    from tests.test_web import real_page
+    expect = pytest.importorskip("playwright.async_api", reason="playwright is not installed").expect
+    async with real_page(request, tmp_path, viewport={"width": 390, "height": 844}) as (_, page, runtime, errors):
+        bots = page.locator("#messages .msg.bot:not(.typing)")
+        await expect(bots).to_have_count(1)
+        await page.locator("#chips .chip", has_text="政策体检").click()          # the check-up button
+        await expect(bots).to_have_count(2)
+        await bots.nth(1).locator(".choices .choice", has_text="泽州").click()
+        await expect(bots).to_have_count(3)
+        listing = bots.nth(2)
+        await expect(listing.locator(".bubble")).to_contain_text("取决于您还没告诉我的情况")
+        await expect(listing.locator(".choices .choice", has_text="跳过")).to_have_count(1)
+        # the facts panel: save with consent
+        await page.click("#open-facts")
+        await expect(page.locator("#profile-status")).to_contain_text("只在本次对话中使用")
+        await page.click("#profile-save")
+        await expect(page.locator("#profile-status")).to_contain_text("已按您的同意保存")
+        await page.click("#close-facts")
+        # a notice queued for this owner shows on the next visit, once
+        sid = await page.evaluate("localStorage.getItem('pz.session_id')")
+        saved = [p for p in runtime.profiles.list() if p.channel == "web"]
+        assert len(saved) == 1 and saved[0].key == runtime.session_key("web", sid)
+        runtime.profiles.add_notice(notice(saved[0].key))
+        await page.reload()
+        await expect(page.locator("#messages .msg.notice .bubble")).to_contain_text("新政策提醒")
+        await page.reload()
+        await expect(page.locator("#messages .msg.bot").first).to_be_visible()
+        await expect(page.locator("#messages .msg.notice")).to_have_count(0)
+        # and deleted from the panel
+        await page.click("#open-facts")
+        await page.click("#profile-delete")
+        await expect(page.locator("#profile-status")).to_contain_text("只在本次对话中使用")
+        assert runtime.profiles.list() == []
+        assert errors == []
