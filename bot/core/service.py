@@ -39,6 +39,7 @@ ENTERPRISE_TYPES = {"reward", "eligibility", "facts_update", "checkup"}
 FIRST_PERSON = re.compile(r"我们|我司|我厂|咱们|俺们|咱|本企业|本公司|我家|我是|我在")
 ADDITIVE = re.compile(r"另外|加上|再加|加起来|连同|一起算|合起来|还有一个|还有一项|同时|一共|总共|合计|总计|"
                       r"[也还]又?新?(?:通过|入选|评上|获得|拿到|认定)")
+TOTAL_ONLY = re.compile(r"(?:那|那么|请问)?(?:加起来|合起来|总共|一共|合计|总计)+(?:能|可以)?(?:拿|领|得|给|奖)?(?:多少|几多|多少钱|多钱)?(?:钱|万)?(?:呢|啊|呀)?")
 # below this the type alone is not trusted: the reply says how it understood the question
 UNSURE = 0.35
 
@@ -188,7 +189,10 @@ class Assistant:
                 target.type = qtype = again["type"]
                 item_text = self._item_text(again["question"], q, rules)
         elif qtype == "reward" and last.get("type") == "reward" and ADDITIVE.search(q):
-            item_text = last["question"] + "；" + q
+            # "另外我们还评上了…", "一共多少": everything asked for so far in this conversation, and this
+            item_text = session.state.get("reward_text") or last["question"]
+            if not TOTAL_ONLY.fullmatch(q.strip("。？?！! ")):
+                item_text += "；" + q
         elif qtype == "reward" and last.get("type") == "reward" and len(q) <= 14 and not _states_facts(frame) \
                 and not self._names_award(q, rules):
             # "具体多少钱啊": the same award again
@@ -197,8 +201,14 @@ class Assistant:
         ctx = Ctx(self.res, target, session, facts, said, last_subject(session), today, rules, live,
                   item_text=item_text)
         ans = HANDLERS[qtype](ctx) if qtype != "facts_update" else HANDLERS["facts_noted"](ctx)
+        if qtype in COMPOUND_TYPES and target is frame and not session.pending and ans.status == ANSWERED:
+            ans = self._compound(q, qtype, ans, ctx, session, facts, today, rules, live) or ans
         if qtype == "reset":
             return ans
+        if qtype == "reward" and ans.status == ANSWERED:
+            session.state["reward_text"] = item_text or target.text
+        elif qtype not in ("reward", "facts_update", "ref_source", "ref_text", "office", "validity", "thanks"):
+            session.state.pop("reward_text", None)
         interview = session.state.get("checkup")
         if interview and qtype != "checkup":
             # another question: the check-up's interview and its consent question are no longer pending
@@ -259,6 +269,44 @@ class Assistant:
             return earlier
         return earlier + "；" + now if ADDITIVE.search(now) else now
 
+    def _compound(self, q: str, qtype: str, first: Answer, ctx: Ctx, session: Session, facts: dict,
+                  today: date, rules: RuleSet, live: set[str]) -> Answer | None:
+        """"提案答复有没有联系电话 承办人是谁": asks of different kinds in one message, each answered by its own
+        handler (asks of one kind are the handler's own business). None when the message asks one thing."""
+        asks = _asks(q)
+        if len(asks) < 2:
+            return None
+        answers: list[tuple[str, Answer]] = []
+        for i, ask in enumerate(asks):
+            text = ask if i == 0 or len(ask) > 10 else f"{_context(q, ask)} {ask}"
+            part = self.analyzer.analyse(text, today)
+            kind = self._decide(part, session)
+            if kind not in COMPOUND_TYPES:
+                return None
+            answers.append((ask, first if kind == qtype and i == 0 else HANDLERS[kind](
+                Ctx(self.res, part, session, facts, {}, ctx.last, today, rules, live))))
+        kinds = {a.qtype or "" for _, a in answers}
+        if all(a.parts is None for _, a in answers) or len({id(a) for _, a in answers}) < 2:
+            return None
+        heads = [a.parts.headline if a.parts else a.answer for _, a in answers]
+        if len(set(heads)) < 2 or not kinds:
+            return None         # the same answer for every ask: one thing asked in several words
+        parts = Parts(status=next((a.parts.status for _, a in answers if a.parts and a.parts.status), ""))
+        for ask, a in answers:
+            p = a.parts
+            if a.status != ANSWERED or p is None:
+                parts.body.append(f"· {ask.rstrip('？?')}？文件中没有找到相关内容。")
+                continue
+            parts.body.append(f"· {ask.rstrip('？?')}？{p.headline}")
+            parts.body += [b for b in p.body if not b.startswith("原文：")]
+        parts.headline, parts.body = parts.body[0], parts.body[1:]
+        sources = [a.parts.source for _, a in answers if a.parts and a.parts.source]
+        parts.source = "；".join(dict.fromkeys(x.rstrip("。") for x in sources)) + "。" if sources else ""
+        parts.offices = next((a.parts.offices for _, a in answers if a.parts and a.parts.offices), "")
+        cites = list({c.clause_id or c.clause: c for _, a in answers for c in a.citations}.values())
+        warnings = list(dict.fromkeys(w for _, a in answers for w in a.warnings))
+        return make_answer(parts, ANSWERED, cites, [], None, warnings)
+
     def _swap_subject(self, earlier: str, now: str, clause_ids: list[str]) -> str:
         """"代州黄酒呢" after "定襄法兰到2025年产值目标多少": the earlier question about the new subject — the
         words it shared with the heading of the clause that answered it give way to the new ones."""
@@ -292,7 +340,13 @@ class Assistant:
             rev = frame.slots.revenue
             if rev.current_yuan is not None and (rev.first_time or rev.prior_max_yuan is not None):
                 return "reward"     # "泽州 铸造 首次过5亿 之前3亿 不涉农": the facts of a reward, told to have it worked out
+            if self._names_award(frame.text, self.rules):
+                return "reward"     # "我们公司新入选了山西精品 晋城高平的"
             return "facts_update"
+        if (session.state.get("last") or {}).get("type") == "reward" and ADDITIVE.search(frame.text) and \
+                (TOTAL_ONLY.fullmatch(frame.text.strip("。？?！! ")) or self._names_award(frame.text, self.rules)
+                 or _states_facts(frame)):
+            return "reward"         # "一共多少", "另外我们还评上了晋城老字号": added to the reward just answered
         if session.pending and t not in ("reset", "greeting", "thanks"):
             # the answer to what was asked: facts, or the award item the clarify asked to name
             from bot.core.calculator import items_in
@@ -353,6 +407,23 @@ def _pending_proposals(config: Config, kb: KnowledgeBase) -> dict:
     except Exception as e:  # a damaged review file must not stop the assistant answering
         log.warning("rule proposals under review unreadable: %s", e)
     return out
+
+
+# the kinds of ask a message may combine ("有没有电话 承办人是谁"): answered one by one
+COMPOUND_TYPES = {"office", "person", "list", "number", "when", "doc_meta", "policy", "eligibility"}
+_ASK = re.compile(r"谁|哪|多少|几|吗|什么|啥|有没有|是否|怎么|如何|呢$")
+
+
+def _asks(q: str) -> list[str]:
+    """The pieces of a message that each ask something, in order."""
+    pieces = [p.strip() for p in re.split(r"[？?；;，,。\s]+", q) if p.strip()]
+    return [p for p in pieces if _ASK.search(p) and len(p) >= 3]
+
+
+def _context(q: str, ask: str) -> str:
+    """What a short ask leans on: the message before it, without the other asks' question words."""
+    before = q[:q.find(ask)] if ask in q else q
+    return re.sub(r"[？?；;，,。]", " ", before).strip()
 
 
 def _answering(frame: Frame, pending: dict | None) -> None:

@@ -113,7 +113,7 @@ def _specific(ctx: Ctx, criteria: list[str]):
     公共服务平台 …): (those worth quoting, those it is clearly about)."""
     question = ctx.q
     counties = {n for n, *_ in ctx.gaz.mentions(ctx.q) if ctx.gaz.regions[n].level == "county"}
-    if len(counties) >= 2:
+    if len(counties) >= 2 or re.search(r"跨(?:两|几|多|[二三四2-9])?个?(?:县|区|市)|(?:两|几|多)个(?:县|区)", question):
         question += " 限定在一个县 辖区范围"     # a cluster over several counties: the scope rule
     ctx.lookup_query = question
     every = ctx.evidence(criteria, n=80)

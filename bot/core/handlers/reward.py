@@ -34,8 +34,9 @@ def handle(ctx: Ctx) -> Answer:
     # a figure said beside a named award ("网上卖了两千多万") is that award's, not a revenue tier's
     wants_revenue = asks_revenue or _tier_facts(ctx.said) or \
         bool(not items and not awards and (said_revenue or revenue.current_yuan))
-    if wants_revenue and not asks_revenue and not items and not awards and not _tier_facts(ctx.said) \
-            and _topic(ctx):
+    places = frozenset(ctx.q[a:b] for _, a, b in ctx.gaz.mentions(ctx.q))
+    if wants_revenue and said_revenue and not asks_revenue and not items and not awards and \
+            not _tier_facts(ctx.said) and [t for t in _topic(ctx) if not any(t in p for p in places)]:
         # "网上卖了两千多万，有奖励吗": a figure beside a subject the documents treat on its own
         topical = about_topic(ctx, region, strict=True)
         if topical is not None:
