@@ -163,3 +163,31 @@ def test_a_figure_beside_a_named_award_is_not_revenue(assistant):
     (a,), _ = talk(assistant, "我们做了数字化改造 软硬件投了300万 能奖多少")
     assert a.status == "answered" and "软硬件投资" in a.answer
     assert not [r for r in a.rewards if r.amount_yuan]          # the document names no rate or amount
+
+
+# ---- kinds found on a fourth held-out set (eval/holdout4*), in new wording --------------------------------
+
+def test_asks_of_different_kinds_in_one_message_are_each_answered(assistant):
+    (a,), _ = talk(assistant, "城区专业镇领导小组组长是谁 办公室设在哪")
+    assert "范永星" in a.answer and "区工信局" in a.answer
+
+
+def test_awards_added_over_turns_and_the_total_asked_for(assistant):
+    (a, b, c), _ = talk(assistant, "高平的企业 拿了绿色体系认证 奖多少", "另外还评上了三晋老字号", "那加起来总共多少")
+    assert a.total_yuan == 20000
+    assert b.total_yuan == 120000 and c.total_yuan == 120000
+
+
+def test_an_award_told_as_news_is_worked_out(assistant):
+    (a,), _ = talk(assistant, "我们厂刚评上了中华老字号 阳城的")
+    assert a.total_yuan == 200000
+
+
+def test_the_scope_rule_for_a_cluster_over_counties(assistant):
+    (a,), _ = talk(assistant, "忻州两个县的企业能合起来申报一个市级专业镇吗")
+    assert "一个县" in a.answer
+
+
+def test_the_year_a_named_plan_was_issued(assistant):
+    (a,), _ = talk(assistant, "忻州那个专业镇方案是哪年印发的")
+    assert "2022年12月22日" in a.answer

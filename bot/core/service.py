@@ -274,13 +274,16 @@ class Assistant:
         """"提案答复有没有联系电话 承办人是谁": asks of different kinds in one message, each answered by its own
         handler (asks of one kind are the handler's own business). None when the message asks one thing."""
         asks = _asks(q)
-        if len(asks) < 2:
+        if len(asks) < 2 or qtype == "doc_meta":      # a document's fields are answered together already
             return None
         answers: list[tuple[str, Answer]] = []
         for i, ask in enumerate(asks):
-            text = ask if i == 0 or len(ask) > 10 else f"{_context(q, ask)} {ask}"
-            part = self.analyzer.analyse(text, today)
-            kind = self._decide(part, session)
+            part = self.analyzer.analyse(ask, today)
+            kind = self._decide(part, session)          # the kind from the ask itself…
+            if i and len(ask) <= 10:
+                # …the subject from what it leans on ("…领导小组组长是谁 办公室设在哪")
+                part = self.analyzer.analyse(f"{_context(q, ask)} {ask}", today)
+                part.type = kind
             if kind not in COMPOUND_TYPES:
                 return None
             answers.append((ask, first if kind == qtype and i == 0 else HANDLERS[kind](
