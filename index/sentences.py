@@ -108,7 +108,7 @@ def build(rows: list[tuple[str, list[str]]], directory: Path, extra_tokens: set[
 class SentenceIndex:
     """Per clause (by id): its sentences, each sentence's tokens and bigrams, read from the build's arrays
     when first asked for (a bounded cache keeps them); `idf` and `gram_idf` behave as dicts."""
-    CACHE = 50000
+    CACHE = 4096
 
     def __init__(self, directory: Path, layout: Layout, vocab: StringTable):
         m = lambda name: np.load(directory / name, mmap_mode="r")  # noqa: E731
