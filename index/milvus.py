@@ -101,16 +101,17 @@ class MilvusRetriever(Retriever):
     def _dense_of(self, qvec, row: int) -> float:
         return 0.0      # not needed to rank; the Hit's dense score is left out for clauses found by words
 
-    def _sparse(self, query, ranges, doc_ok) -> dict[int, float]:
+    def _sparse(self, query, ranges, doc_ok):
         tids = self.index.bm25.query_ids(query)
         if not len(tids):
-            return {}
+            return [], lambda row: 0.0
         q = {int(t): float(n) for t, n in Counter(tids.tolist()).items()}
         res = self.client.search("clauses", [q], anns_field="bm25", limit=self.candidates,
                                  filter=self._filter(doc_ok), search_params={"metric_type": "IP"})[0]
         out = [(int(h["id"]), float(h["distance"])) for h in res if h["distance"] > 0]
         out.sort(key=lambda x: (-x[1], x[0]))
-        return dict(out)
+        found = dict(out)
+        return [r for r, _ in out], lambda row: found.get(row, 0.0)
 
 
 def milvus_assistant(assistant, uri: str | Path):

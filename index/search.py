@@ -77,7 +77,7 @@ class Retriever:
         # only the shards of the region and the regions above it (every shard without a region)
         ranges = lay.ranges(self.gaz.ancestors(region) if region else None)
         dense_best = self._dense(qvec, ranges, doc_ok)
-        sparse = self._sparse(expanded, ranges, doc_ok)
+        sparse_rows, sparse_of = self._sparse(expanded, ranges, doc_ok)
         ids: dict[int, str] = {}
 
         def cid(row: int) -> str:
@@ -86,7 +86,6 @@ class Retriever:
                 c = ids[row] = lay.clause_id(row)
             return c
         dense_rows = list(dense_best)[: self.candidates]
-        sparse_rows = [r for r in sparse if sparse[r] > 0][: self.candidates]
         dense_rank = [cid(r) for r in dense_rows]
         sparse_rank = [cid(r) for r in sparse_rows]
         row_of = {c: r for r, c in ids.items()}
@@ -121,7 +120,7 @@ class Retriever:
         for c in top[:k]:
             r = row_of[c]
             d = dense_best.get(r)
-            out.append(Hit(c, fused[c], d if d is not None else self._dense_of(qvec, r), sparse.get(r, 0.0)))
+            out.append(Hit(c, fused[c], d if d is not None else self._dense_of(qvec, r), sparse_of(r)))
         return out
 
     def _dense(self, qvec: np.ndarray, ranges: list[tuple[int, int]], doc_ok: np.ndarray) -> dict[int, float]:
@@ -158,15 +157,13 @@ class Retriever:
         _, scores = self.index.dense.search(qvec, b - a, a, b)
         return float(scores[0]) if len(scores) else 0.0
 
-    def _sparse(self, query: str, ranges: list[tuple[int, int]], doc_ok: np.ndarray) -> dict[int, float]:
-        """clause row → BM25 score for clauses of allowed documents with a positive score, best first (ties
-        in row order)."""
+    def _sparse(self, query: str, ranges: list[tuple[int, int]], doc_ok: np.ndarray):
+        """(the best `candidates` clause rows of allowed documents by BM25 score, positive scores only, best
+        first with ties in row order; row → its score)."""
         lay, bm25 = self.index.layout, self.index.bm25
         tids = bm25.query_ids(query)
-        if not len(tids):
-            return {}
         all_rows, all_scores = [], []
-        for a, b in ranges:
+        for a, b in ranges if len(tids) else ():
             s = bm25.scores(tids, a, b)
             rows = np.flatnonzero(s > 0)
             if len(rows):
@@ -174,10 +171,21 @@ class Retriever:
                 all_rows.append(rows[keep] + a)
                 all_scores.append(s[rows[keep]])
         if not all_rows:
-            return {}
-        rows, scores = np.concatenate(all_rows), np.concatenate(all_scores)
-        order = np.lexsort((rows, -scores))
-        return dict(zip(rows[order].tolist(), scores[order].astype(np.float64).tolist()))
+            return [], lambda row: 0.0
+        rows, scores = np.concatenate(all_rows), np.concatenate(all_scores)     # rows ascending
+        n = self.candidates
+        if len(scores) > n:
+            # every row scoring at least the n-th best score (ties at the cut included), then ordered
+            cut = np.partition(scores, len(scores) - n)[len(scores) - n]
+            pick = np.flatnonzero(scores >= cut)
+        else:
+            pick = np.arange(len(scores))
+        order = pick[np.lexsort((rows[pick], -scores[pick]))][:n]
+
+        def score_of(row: int) -> float:
+            i = int(np.searchsorted(rows, row))
+            return float(scores[i]) if i < len(rows) and rows[i] == row else 0.0
+        return rows[order].tolist(), score_of
 
     def _heading_overlap(self, q_tokens: frozenset[str], clause_id: str) -> float:
         toks = self._heading_tokens.get(clause_id)

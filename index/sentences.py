@@ -16,6 +16,7 @@ import json
 import math
 import re
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def build(rows: list[tuple[str, list[str]]], directory: Path, extra_tokens: set[
 class SentenceIndex:
     """Per clause (by id): its sentences, each sentence's tokens and bigrams, read from the build's arrays
     when first asked for (a bounded cache keeps them); `idf` and `gram_idf` behave as dicts."""
-    CACHE = 4096
+    CACHE = 16384
 
     def __init__(self, directory: Path, layout: Layout, vocab: StringTable):
         m = lambda name: np.load(directory / name, mmap_mode="r")  # noqa: E731
@@ -122,21 +123,24 @@ class SentenceIndex:
         self.idf = Weights(vocab, m("token_idf.npy"))
         self.gram_idf = Weights(StringTable(directory / "grams.npy"), m("gram_idf.npy"))
         self._max_idf = json.loads((directory / "sentences_meta.json").read_text(encoding="utf-8"))["max_idf"]
-        self._cache: dict[str, tuple] = {}
+        self._cache: OrderedDict[str, list] = OrderedDict()     # the clauses used last
         self._lock = threading.Lock()
 
     @property
     def max_idf(self) -> float:
         return self._max_idf
 
-    def _clause(self, clause_id: str) -> tuple:
-        """(sentences, token sets, bigram sets) of the clause; empty for a clause not indexed."""
-        got = self._cache.get(clause_id)
-        if got is not None:
-            return got
+    def _clause(self, clause_id: str) -> list:
+        """[sentences, token sets, bigram sets (made when first asked for)] of the clause; empty lists for
+        a clause not indexed."""
+        with self._lock:
+            got = self._cache.get(clause_id)
+            if got is not None:
+                self._cache.move_to_end(clause_id)
+                return got
         row = self.layout.row(clause_id)
         if row < 0:
-            got = ((), (), ())
+            got = [[], [], []]
         else:
             a, b = int(self._clause_ptr[row]), int(self._clause_ptr[row + 1])
             offs = self._text_ptr[a:b + 1].tolist()
@@ -145,13 +149,11 @@ class SentenceIndex:
             tp = self._tok_ptr[a:b + 1].tolist()
             ids = np.asarray(self._toks[tp[0]:tp[-1]]) if b > a else np.zeros(0, np.int32)
             words = self.vocab.strings[ids].tolist() if len(ids) else []
-            self.idf.remember(ids, words)
-            toks = [frozenset(words[x - tp[0]:y - tp[0]]) for x, y in zip(tp, tp[1:])]
-            got = (sents, toks, [frozenset(bigrams(s)) for s in sents])
+            got = [sents, [frozenset(words[x - tp[0]:y - tp[0]]) for x, y in zip(tp, tp[1:])], None]
         with self._lock:
-            if len(self._cache) >= self.CACHE:
-                self._cache.clear()
             self._cache[clause_id] = got
+            if len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
         return got
 
     def sentences(self, clause_id: str) -> list[str]:
@@ -161,7 +163,10 @@ class SentenceIndex:
         return self._clause(clause_id)[1]
 
     def grams(self, clause_id: str) -> list[frozenset[str]]:
-        return self._clause(clause_id)[2]
+        got = self._clause(clause_id)
+        if got[2] is None:
+            got[2] = [frozenset(bigrams(s)) for s in got[0]]
+        return got[2]
 
     def clauses_with(self, token: str) -> np.ndarray:
         """Clause rows holding the token in a sentence (ascending)."""

@@ -56,19 +56,33 @@ class Manifest:
     # files (name → [size, mtime_ns]) and the code that turns them into clauses and index (a hash)
     sources: dict = field(default_factory=dict)
     code: str = ""
+    clause_count: int = 0
 
     @classmethod
-    def read(cls, directory: Path) -> "Manifest":
+    def read(cls, directory: Path, clauses: bool = True) -> "Manifest":
+        """The build's manifest; the clause hashes (one per clause, in clauses.json) only when asked for:
+        starting the assistant does not read them."""
         try:
             raw = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-            return cls(**raw)
+            if "clauses" not in raw:
+                raw["clauses"] = json.loads((directory / "clauses.json").read_text(encoding="utf-8")) \
+                    if clauses else {}
+            m = cls(**raw)
+            m.clause_count = m.clause_count or len(m.clauses)
+            return m
         except (OSError, ValueError, TypeError) as e:
             raise IndexError_(f"index manifest unreadable in {directory}: {e}") from e
 
     def write(self, directory: Path) -> None:
-        tmp = directory / f".manifest-{uuid.uuid4().hex[:6]}.json"
-        tmp.write_text(json.dumps(self.__dict__, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, directory / "manifest.json")
+        small = {k: v for k, v in self.__dict__.items() if k != "clauses"}
+        small["clause_count"] = len(self.clauses) or self.clause_count
+        for name, value in (("clauses.json", self.clauses), ("manifest.json", small)):
+            if name == "clauses.json" and not value and (directory / name).exists():
+                continue     # read without its clause hashes: they stay as they were
+            tmp = directory / f".{name}-{uuid.uuid4().hex[:6]}"
+            tmp.write_text(json.dumps(value, ensure_ascii=False, indent=None if name == "clauses.json" else 1),
+                           encoding="utf-8")
+            os.replace(tmp, directory / name)
 
 
 def source_stamp(documents_dir: Path) -> dict[str, list[int]]:
@@ -251,7 +265,7 @@ class LoadedIndex:
     @classmethod
     def load(cls, directory: Path) -> "LoadedIndex":
         """Maps the build's files (nothing is computed from the clauses here)."""
-        m = Manifest.read(directory)
+        m = Manifest.read(directory, clauses=False)
         try:
             layout = Layout.load(directory)
             dense = DenseIndex.load(directory / "dense.faiss")

@@ -68,15 +68,6 @@ class Weights(Mapping):
             self._seen[word] = v
         return v
 
-    def remember(self, ids: np.ndarray, words: list[str]) -> None:
-        """Weights of words already resolved to ids (no search needed)."""
-        vals = self.values[ids]
-        with self._lock:
-            if len(self._seen) >= self.CACHE:
-                self._seen.clear()
-            for w, v in zip(words, vals.tolist()):
-                self._seen[w] = None if v != v else v
-
     def __getitem__(self, word) -> float:
         v = self._lookup(word)
         if v is None:

@@ -56,12 +56,12 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
     stamp = source_stamp(config.documents_dir)
     if cur and not force:
         try:
-            m = Manifest.read(cur)
+            m = Manifest.read(cur, clauses=False)
             if m.format == FORMAT and _same_model(m, config, embedder) and m.sources == stamp \
                     and m.code == code_stamp():
                 # no file touched since that build, same code: nothing to parse (start-up stays flat)
                 log.info("knowledge base unchanged: nothing to rebuild")
-                return BuildReport(len(m.documents), len(m.clauses), 0, cur, unchanged=True)
+                return BuildReport(len(m.documents), m.clause_count, 0, cur, unchanged=True)
         except IndexError_:
             pass
     docs = load_documents(config.documents_dir)

@@ -53,6 +53,12 @@ def question_grams(question: str) -> frozenset[str]:
     return frozenset(bigrams(stripped))
 
 
+@lru_cache(maxsize=65536)
+def _text_units(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A text's tokens and bigrams (headings, item names and titles are compared with many questions)."""
+    return frozenset(tokenize(text)), frozenset(bigrams(text))
+
+
 def unit_pattern(question: str) -> re.Pattern | None:
     for cue, pattern in UNIT_CUES:
         if cue in question:
@@ -98,12 +104,12 @@ class EvidenceFinder:
         return tok + 0.25 * gram
 
     def text_overlap(self, question: str, text: str) -> float:
-        """The same measure against any text (a heading, an item name)."""
+        """The same measure against any text (a heading, an item name, a document's title)."""
         q = content_tokens(question)
-        toks = frozenset(tokenize(text))
+        toks, grams = _text_units(text)
         top = self.s.max_idf
         tok = sum(self.s.idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) for t in q & toks)
-        gram = sum(self.s.gram_idf.get(g, 0.0) for g in question_grams(question) & bigrams(text))
+        gram = sum(self.s.gram_idf.get(g, 0.0) for g in question_grams(question) & grams)
         return tok + 0.25 * gram
 
     def coverage(self, question: str, text: str) -> float:

@@ -84,7 +84,7 @@ class Assistant:
         cur = current_dir(config.data_dir)
         if cur is None:
             raise IndexError_(f"no knowledge base built in {config.data_dir}: run `python -m bot build`")
-        check_compatible(Manifest.read(cur), embedder.backend, embedder.model, embedder.dim)
+        check_compatible(Manifest.read(cur, clauses=False), embedder.backend, embedder.model, embedder.dim)
         kb = KnowledgeBase.load(cur / "kb.sqlite")
         index = LoadedIndex.load(cur)
         gaz = Gazetteer.load()

@@ -205,11 +205,10 @@ def _roles_in(question: str, roles: set[str]) -> list[str]:
 
 def _people(ctx: Ctx, clause_ids: list[str], region: str | None) -> Answer | None:
     allowed = ctx.res.retriever.allowed_docs(region, ctx.today)
-    cands = [c for c in ctx.kb.clauses_of_kind("name_list", "contact") if c.doc_id in allowed]
-    cands.sort(key=lambda c: clause_ids.index(c.id) if c.id in clause_ids else len(clause_ids))
+    # the lists of names among the clauses found, in their order (only those among the first five answer)
+    found = (ctx.kb.clauses.get(c) for c in dict.fromkeys(clause_ids[:5]))
+    cands = [c for c in found if c and c.kind in ("name_list", "contact") and c.doc_id in allowed]
     for c in cands[:3]:
-        if c.id not in clause_ids[:5]:
-            continue
         groups = _groups(c.text)
         roles = _roles_in(ctx.q, {r for r, _ in groups})
         named = [(r, e) for r, es in groups for e in es if re.match(r"^[\u4e00-\u9fff]{2,3}", e)
