@@ -288,11 +288,10 @@ class Assistant:
                 return None
             answers.append((ask, first if kind == qtype and i == 0 else HANDLERS[kind](
                 Ctx(self.res, part, session, facts, {}, ctx.last, today, rules, live))))
-        kinds = {a.qtype or "" for _, a in answers}
-        if all(a.parts is None for _, a in answers) or len({id(a) for _, a in answers}) < 2:
+        if all(a.parts is None for _, a in answers):
             return None
         heads = [a.parts.headline if a.parts else a.answer for _, a in answers]
-        if len(set(heads)) < 2 or not kinds:
+        if len(set(heads)) < 2:
             return None         # the same answer for every ask: one thing asked in several words
         parts = Parts(status=next((a.parts.status for _, a in answers if a.parts and a.parts.status), ""))
         for ask, a in answers:
@@ -304,7 +303,8 @@ class Assistant:
             parts.body += [b for b in p.body if not b.startswith("原文：")]
         parts.headline, parts.body = parts.body[0], parts.body[1:]
         sources = [a.parts.source for _, a in answers if a.parts and a.parts.source]
-        parts.source = "；".join(dict.fromkeys(x.rstrip("。") for x in sources)) + "。" if sources else ""
+        parts.source = "依据：" + "；".join(dict.fromkeys(x.removeprefix("依据：").rstrip("。") for x in sources)) + "。" \
+            if sources else ""
         parts.offices = next((a.parts.offices for _, a in answers if a.parts and a.parts.offices), "")
         cites = list({c.clause_id or c.clause: c for _, a in answers for c in a.citations}.values())
         warnings = list(dict.fromkeys(w for _, a in answers for w in a.warnings))
