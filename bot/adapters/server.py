@@ -35,12 +35,13 @@ import json
 import logging
 import re
 import secrets
-import signal
 import sys
 from pathlib import Path
 
 import click
 from aiohttp import web, web_response
+
+from bot.adapters.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -400,16 +401,13 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
     config.telegram_token is set and `telegram` is true, the Telegram bot in the same loop. `sock`: a
     listening socket to accept on instead of binding config's address (the workers of `serve --workers`
     share one); `worker`: this worker's number, sent back in an `X-PZ-Worker` header."""
-    out = out or sys.stdout
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # not the main thread, or not supported here
+    with stop_on_signals(stop):
+        await _serve_until(stop, config, runtime, telegram, wechat_client, out or sys.stdout, sock, worker)
+
+
+async def _serve_until(stop: asyncio.Event, config, runtime, telegram: bool, wechat_client, out, sock,
+                       worker: int | None) -> None:
     app = create_app(runtime, config, wechat_client=wechat_client, public_url=_public_url(config))
     if worker is not None:
         async def _worker_header(request, response, number=str(worker)):
@@ -418,7 +416,7 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
     runner = make_runner(app, config)
     await runner.setup()
     runtime.start_housekeeping()      # expired sessions are purged on a schedule
-    tg_app = None
+    tg, tg_app = None, None
     try:
         site = (web.SockSite(runner, sock) if sock is not None
                 else web.TCPSite(runner, config.web_host, config.web_port))
@@ -440,13 +438,10 @@ async def serve(config, runtime, *, telegram: bool = True, stop: asyncio.Event |
     finally:
         if tg_app is not None:
             try:
-                from bot.adapters.telegram import stop_application
-                await stop_application(tg_app)
+                await tg.stop_application(tg_app)
             except Exception:
                 log.exception("telegram: error while stopping")
         await runner.cleanup()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
 
 
 def run_all(config, runtime=None, *, telegram: bool = True) -> None:

@@ -963,29 +963,19 @@ async def run_bot(config: Config, runtime: "Runtime", *, webhook_url: str | None
                   stop: asyncio.Event | None = None, out=None, **build_kw) -> None:
     """`python -m bot telegram`: start the bot, print where it is (stdout), run until `stop` is set or
     SIGINT/SIGTERM, then stop cleanly."""
-    import signal
     import sys
+
+    from bot.adapters.signals import stop_on_signals
     out = out or sys.stdout
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-    app = build_application(config, runtime, **build_kw)
-    try:
+    with stop_on_signals(stop):
+        app = build_application(config, runtime, **build_kw)
         await start_application(app, webhook_url=webhook_url, secret_token=secret_token, listen=listen, port=port)
         try:
             print(describe_running(app, webhook_url, listen, port), file=out, flush=True)
             await stop.wait()
         finally:
             await stop_application(app)
-    finally:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
 
 
 @click.command(help="Run the Telegram bot (long polling, or --webhook URL). Prints where it is when up.")
