@@ -108,7 +108,7 @@ def main():
     from tests.conftest import make_config
     work = Path(args.work or tempfile.mkdtemp(prefix="pz-milvus-"))
     cfg = make_config(work / "gold")
-    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size)
+    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size, cfg.cache_dir)
     build_all(cfg, progress=False, embedder=emb)
     report = {"gold": compare(cfg, emb, args.passes, work / "gold", with_recall=True)}
     if args.synthetic:

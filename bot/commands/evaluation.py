@@ -47,7 +47,7 @@ def eval_intents(ctx, holdout, show_errors):
     from index.embedder import make_embedder
     from bot.nlu.model import evaluate
     cfg = load(ctx)
-    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size)
+    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size, cfg.cache_dir)
     r = evaluate(cfg.cache_dir or cfg.data_dir / "cache", emb, holdout=holdout)
     click.echo(f"trained on {r['train']}, held out {r['test']}: accuracy {r['accuracy']:.3f}")
     for t, (ok, n) in sorted(r["per_type"].items()):
