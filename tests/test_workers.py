@@ -362,6 +362,9 @@ def test_nginx_in_front_of_two_servers_keeps_a_conversation(built_config, pg_url
         second, _ = _post(conn, "/api/ask", {"session_id": first["session_id"], "question": Q2})
         assert second["status"] == "answered" and second["total_yuan"], second
         conn.close()
+        nginx.send_signal(signal.SIGQUIT)       # it writes a request's log line after the response: read the
+        nginx.wait(30)                          # log once it has stopped, not while it may still be writing
+        nginx = None
         log = (root / "pz-assistant.access.log").read_text(encoding="utf-8")
         asks = [line for line in log.splitlines() if "POST /api/ask" in line]
         upstream = [re.search(r"upstream=(\S+)", line).group(1) for line in asks]

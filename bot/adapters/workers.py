@@ -103,7 +103,7 @@ def build_first(config) -> None:
         raise click.ClickException(str(detail))
 
 
-def _worker(number: int, shared: socket.socket, config, ready: Connection) -> None:
+def _worker(number: int, shared: socket.socket, config, ready: Connection, threads: int = 0) -> None:
     """A worker process: load the assistant, say so, serve until told to stop (on its own SO_REUSEPORT
     socket, or on the parent's listening socket)."""
     import asyncio
@@ -114,6 +114,8 @@ def _worker(number: int, shared: socket.socket, config, ready: Connection) -> No
     from bot.runtime import Runtime
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)          # the parent's handlers are not ours
+    if threads:     # the workers share the cores: each embeds with its share, not with all of them
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         runtime = Runtime.start(config, Assistant.load(config, build=False))     # built by the parent
     except BotError as e:
@@ -155,7 +157,8 @@ class _Pool:
 
     def spawn(self, number: int) -> Connection:
         receive, send = self.ctx.Pipe(duplex=False)
-        p = self.ctx.Process(target=_worker, args=(number, self.sock, self.config, send),
+        threads = max(1, (os.cpu_count() or 1) // self.n) if self.n > 1 else 0
+        p = self.ctx.Process(target=_worker, args=(number, self.sock, self.config, send, threads),
                              name=f"pz-worker-{number}")
         p.start()
         send.close()
