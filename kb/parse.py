@@ -12,10 +12,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-import cn2an
-
 from kb.clean import Paragraph, paragraphs
 from kb.documents import SourceDocument
+from kb.figures import cn2an
 
 SEP = " › "
 CN_DIGITS = "一二三四五六七八九十百零〇两"
@@ -91,7 +90,7 @@ def _heading(text: str) -> tuple[str, str, str, str] | None:
         rest = text[m.end():]
         if kind in KEY_PREFIX:
             g = re.sub(r"\s+", "", m.group(1))
-            num = KEY_PREFIX[kind] + (g if g.isdigit() else str(cn2an.cn2an(g.replace("〇", "零"), "smart")))
+            num = KEY_PREFIX[kind] + (g if g.isdigit() else str(cn2an(g.replace("〇", "零"), "smart")))
             label = "专栏" + g if kind == "box" else f"第{g}{ {'part': '部分', 'chap': '章', 'sect': '节', 'art': '条'}[kind] }"
             return kind, num, label, _inline_title(kind, rest)
         if kind == "dash":
@@ -103,7 +102,7 @@ def _heading(text: str) -> tuple[str, str, str, str] | None:
             elif kind == "rnum":
                 num = f"r{g}"
             else:
-                num = str(cn2an.cn2an(g, "strict")) if not g.isdigit() else g
+                num = str(cn2an(g, "strict")) if not g.isdigit() else g
             shown = {"cn": f"{g}、", "pcn": f"（{g}）", "num": f"{g}.", "pnum": f"（{g}）", "circ": g,
                      "rnum": f"{g}）"}[kind]
         title = rest.split("。")[0] if "。" in rest[:40] else rest[:24] + ("…" if len(rest) > 24 else "")

