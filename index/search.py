@@ -33,8 +33,9 @@ class Retriever:
     OWN_DOC_BONUS = 0.1
     PERSON_BONUS = 0.25
     PARENT_PENALTY = 0.45
-    # a shard of up to this many passages is ranked whole; a larger one by its best passages, more when too
-    # few of them belong to documents the question may use
+    # a shard of up to this many passages is ranked whole (exact); a larger one by its best passages — found
+    # by the approximate index when the build made one (index/dense.py), exactly otherwise — more when too few
+    # of them belong to documents the question may use
     WHOLE_SHARD = 4096
 
     def __init__(self, kb: KnowledgeBase, index: LoadedIndex, embedder: Embedder, gazetteer: Gazetteer,
@@ -48,6 +49,10 @@ class Retriever:
 
     def allowed_docs(self, region: str | None, today: date | None) -> set[str]:
         return set(self._scope(region, today)[0])
+
+    def allowed_mask(self, region: str | None, today: date | None) -> np.ndarray:
+        """The same documents as a mask over the index's documents (Layout.docs); not to be changed."""
+        return self._scope(region, today)[1]
 
     def _scope(self, region: str | None, today: date | None) -> tuple[set[str], np.ndarray]:
         """The documents a question may use (live today, of the region or above it), as ids and as a mask
@@ -131,9 +136,11 @@ class Retriever:
         for a, b in ranges:
             pa, pb = lay.passage_range(a, b)
             size = pb - pa
-            n = size if size <= self.WHOLE_SHARD else max(8 * self.candidates, 512)
+            whole = size <= self.WHOLE_SHARD
+            n = size if whole else max(8 * self.candidates, 512)
+            find = dense.search if whole else dense.nearest
             while True:
-                rows, scores = dense.search(qvec, n, pa, pb)
+                rows, scores = find(qvec, n, pa, pb)
                 clause_rows = np.asarray(lay.passage_clause[rows])
                 ok = doc_ok[np.asarray(lay.clause_doc[clause_rows])] if len(rows) else np.zeros(0, bool)
                 if n >= size or len(np.unique(clause_rows[ok])) >= self.candidates:
@@ -145,11 +152,10 @@ class Retriever:
             return {}
         rows, scores = np.concatenate(found_rows), np.concatenate(found_scores)
         order = np.lexsort((rows, -scores))
-        best: dict[int, float] = {}
-        for c, s in zip(np.asarray(lay.passage_clause[rows[order]]).tolist(), scores[order].tolist()):
-            if c not in best:
-                best[c] = s
-        return best
+        clauses = np.asarray(lay.passage_clause[rows[order]])
+        _, first = np.unique(clauses, return_index=True)     # each clause at its best passage
+        first.sort()
+        return dict(zip(clauses[first].tolist(), scores[order][first].tolist()))
 
     def _dense_of(self, qvec: np.ndarray, row: int) -> float:
         """Cosine of the clause's best passage (for a clause found by words alone)."""

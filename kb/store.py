@@ -136,6 +136,7 @@ class KnowledgeBase:
     documents: dict[str, DocumentMeta]
     clauses: Mapping[str, Clause]
     _live: dict = field(default_factory=dict, repr=False, compare=False)
+    _regions: frozenset | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> "KnowledgeBase":
@@ -182,6 +183,13 @@ class KnowledgeBase:
             self._live.clear()
         self._live[today] = frozenset(live)
         return live
+
+    def document_regions(self) -> frozenset[str]:
+        """The regions the documents are issued for (worked out once: a knowledge base is not changed in
+        place, a new build replaces it)."""
+        if self._regions is None:
+            self._regions = frozenset(d.region for d in self.documents.values())
+        return self._regions
 
     def doc_of(self, clause_id: str) -> DocumentMeta:
         return self.documents[self.clauses[clause_id].doc_id]
