@@ -355,7 +355,52 @@ def serve_size(work: Path, n_questions: int, answers: bool, t_start: float) -> d
         })
     out["serve_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out.update(_memory())
+    if answers:     # after the memory is measured: the exact searches read the whole flat index
+        out.update(ann_agreement(a, [q for q, _ in qs[20:]]))
     return out
+
+
+def ann_agreement(assistant, qs: list[str]) -> dict:
+    """How close the approximate dense index (index/dense.py) comes to exact search on the timed questions,
+    measured after the timing: per range it searches approximately, the best passage and the best ten of the
+    passages it asks for (as the retriever asks); per question, the retriever's first hit and first five
+    clauses, against a retriever over the same build searching exactly."""
+    from dataclasses import replace
+
+    from index.dense import DenseIndex
+    from index.search import Retriever
+    from kb.synonyms import expand
+    r = assistant.retriever
+    dense, lay = r.index.dense, r.index.layout
+    if not dense.approximate:
+        return {"ann": False}
+    exact = Retriever(r.kb, replace(r.index, dense=DenseIndex(dense.index)), r.embedder, r.gaz, r.rrf_k,
+                      r.candidates, r.sparse_weight, r.sentence_weight, r.heading_weight)
+    today = assistant.today()
+    n = max(8 * r.candidates, 512)
+    top1, top10, ranges, hit1, hit5, asked = 0, 0.0, 0, 0, 0.0, 0
+    for q in qs:
+        found = r.gaz.find_in(q)
+        region = found.name if found else None
+        qvec = r.embedder.query(expand(q))
+        for a, b in lay.ranges(r.gaz.ancestors(region) if region else None):
+            pa, pb = lay.passage_range(a, b)
+            if pb - pa <= r.WHOLE_SHARD:
+                continue
+            got, _ = dense.nearest(qvec, n, pa, pb)
+            want, _ = dense.search(qvec, n, pa, pb)
+            ranges += 1
+            top1 += int(len(got) > 0 and got[0] == want[0])
+            top10 += len(set(got[:10].tolist()) & set(want[:10].tolist())) / 10
+        h = [x.clause_id for x in r.search(q, 5, region, today, qvec=qvec)]
+        e = [x.clause_id for x in exact.search(q, 5, region, today, qvec=qvec)]
+        if e:
+            asked += 1
+            hit1 += int(h[:1] == e[:1])
+            hit5 += len(set(h) & set(e)) / len(e)
+    return {"ann": True, "ann_nlist": int(dense.ann.nlist), "ann_ranges": ranges,
+            "ann_dense_top1": round(top1 / max(ranges, 1), 3), "ann_dense_recall10": round(top10 / max(ranges, 1), 3),
+            "ann_search_top1": round(hit1 / max(asked, 1), 3), "ann_search_recall5": round(hit5 / max(asked, 1), 3)}
 
 
 def _memory() -> dict:
@@ -483,7 +528,9 @@ def _print(report: dict) -> None:
             ("region_answer_ms_p95", "region p95"), ("no_region_answer_ms_p50", "all p50"),
             ("no_region_answer_ms_p95", "all p95"), ("answer_cpu_ms_p50", "CPU p50"),
             ("answer_cpu_ms_p95", "CPU p95"), ("without_embedding_ms_p50", "w/o embedding p50"),
-            ("without_embedding_ms_p95", "w/o embedding p95")]
+            ("without_embedding_ms_p95", "w/o embedding p95"), ("ann_dense_top1", "ANN dense top-1"),
+            ("ann_dense_recall10", "ANN dense recall@10"), ("ann_search_top1", "ANN search top-1"),
+            ("ann_search_recall5", "ANN search recall@5")]
     print("| " + " | ".join(h for _, h in cols) + " |")
     print("|" + "---:|" * len(cols))
     for r in report["sizes"]:
