@@ -2,13 +2,14 @@
 IO_FLAG_MMAP_IFC: start-up does not read the vectors), searched one shard's row range at a time.
 
     dense.faiss      exact (IndexFlatIP): every search of a small range, every knowledge base below ANN_MIN
-    dense_ivf.faiss  approximate (IndexIVFFlat, spherical k-means), only for ANN_MIN passages and more: the
-                     same vectors in inverted lists whose ids are the passage rows, added in row order, so
-                     every list is sorted by row and a shard's range is found by binary search in each list
-                     (IDSelectorRange with assume_sorted). Memory-mapped too.
+    dense_ivf.faiss  approximate (IndexIVFScalarQuantizer, 16-bit floats, spherical k-means), only for ANN_MIN
+                     passages and more: the vectors again, in inverted lists whose ids are the passage rows,
+                     added in row order, so every list is sorted by row and a shard's range is found by binary
+                     search in each list (IDSelectorRange with assume_sorted). Memory-mapped too; half the size
+                     of the exact index, and a search reads only the parts of the lists it probes.
 
 `search` is always exact; `nearest` is approximate when there is an IVF index (the scores it returns are the
-exact cosines of the passages it finds: the lists hold the vectors themselves, not codes)."""
+cosines of the passages it finds to about 1e-4: the lists hold the vectors as 16-bit floats)."""
 from __future__ import annotations
 
 import math
@@ -34,11 +35,12 @@ def n_lists(n: int) -> int:
     return int(min(8192, max(16, round(math.sqrt(n)))))
 
 
-def build_ivf(vectors: np.ndarray, seed: int = 1234) -> faiss.IndexIVFFlat:
+def build_ivf(vectors: np.ndarray, seed: int = 1234) -> faiss.IndexIVF:
     """An IVF index over the vectors, their row numbers as ids (every list sorted by row)."""
     n, d = vectors.shape
     nlist = n_lists(n)
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_fp16,
+                                        faiss.METRIC_INNER_PRODUCT, False)
     ivf.cp.spherical = True          # unit vectors: centroids on the sphere
     ivf.cp.seed = seed
     rng = np.random.default_rng(seed)
@@ -97,8 +99,8 @@ class DenseIndex:
 
     def nearest(self, qvec: np.ndarray, n: int, a: int = 0, b: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """As `search`, approximately when there is an IVF index: at most n rows of [a, b), best first, with
-        their exact cosines; possibly fewer than n, and possibly not the very best ones. Asking for the
-        whole range probes every list, which is exact."""
+        their cosines (to about 1e-4); possibly fewer than n, and possibly not the very best ones. Asking for
+        the whole range probes every list."""
         if self.ann is None:
             return self.search(qvec, n, a, b)
         total = self.ann.ntotal

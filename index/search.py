@@ -61,9 +61,10 @@ class Retriever:
         got = self._allowed.get(key)
         if got is None:
             docs = self.kb.live_documents(today) if today else set(self.kb.documents)
-            if region:
-                chain = set(self.gaz.ancestors(region))
-                docs = {d for d in docs if self.kb.documents[d].region in chain}
+            if region:      # the documents of the region and above it, not a pass over every document
+                live = docs
+                docs = {d for r in dict.fromkeys(self.gaz.ancestors(region)) for d in self.kb.documents_of_region(r)
+                        if d in live}
             got = (docs, self.index.layout.doc_mask(docs))
             if len(self._allowed) > 256:
                 self._allowed.clear()
@@ -98,14 +99,15 @@ class Retriever:
         # sentence answers should not lose to a short clause that shares common words)
         q_tokens = frozenset(tokenize(expanded))
         sentences = self.index.sentences
-        lexical = {c: sentences.best_overlap(q_tokens, c) for c in dict.fromkeys(dense_rank + sparse_rank)}
+        weighed = list(dict.fromkeys(dense_rank + sparse_rank))
+        lexical = dict(zip(weighed, sentences.best_overlaps(q_tokens, [row_of[c] for c in weighed])))
         lexical_rank = [c for c in sorted(lexical, key=lambda c: (-lexical[c], c)) if lexical[c] > 0]
         fused = rrf([dense_rank, sparse_rank, lexical_rank], self.rrf_k,
                     [1.0, self.sparse_weight, self.sentence_weight])
         top = sorted(fused, key=lambda c: (-fused[c], c))[: max(k, 10)]
         if top:
             peak = fused[top[0]]
-            own = region if region and any(self.kb.documents[d].region == region for d in allowed) else None
+            own = region if region and any(d in allowed for d in self.kb.documents_of_region(region)) else None
             who = bool(PERSON.search(query))
 
             def score(c: str) -> float:
@@ -136,9 +138,12 @@ class Retriever:
         for a, b in ranges:
             pa, pb = lay.passage_range(a, b)
             size = pb - pa
-            whole = size <= self.WHOLE_SHARD
-            n = size if whole else max(8 * self.candidates, 512)
-            find = dense.search if whole else dense.nearest
+            if size <= self.WHOLE_SHARD:
+                n, find = size, dense.search
+            elif dense.approximate:     # it reads more of the lists the more it is asked for: a few first
+                n, find = max(2 * self.candidates, 128), dense.nearest
+            else:
+                n, find = max(8 * self.candidates, 512), dense.search
             while True:
                 rows, scores = find(qvec, n, pa, pb)
                 clause_rows = np.asarray(lay.passage_clause[rows])

@@ -60,7 +60,7 @@ class Manifest:
     sources: dict = field(default_factory=dict)
     code: str = ""
     clause_count: int = 0
-    # the approximate dense index, when the build made one: {"kind": "ivf-flat", "nlist": …}
+    # the approximate dense index, when the build made one: {"kind": "ivf-fp16", "nlist": …}
     ann: dict = field(default_factory=dict)
 
     @classmethod
@@ -210,7 +210,7 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
         del sentence_vectors, cache
         dense = DenseIndex.build(vectors, ann_min)
         dense.save(tmp / "dense.faiss")
-        ann = {"kind": "ivf-flat", "nlist": int(dense.ann.nlist)} if dense.ann is not None else {}
+        ann = {"kind": "ivf-fp16", "nlist": int(dense.ann.nlist)} if dense.ann is not None else {}
         del vectors, dense
         write_derived(tmp, docs, clauses, indexed, split, passage_rows, progress)
         Manifest(FORMAT, embedder.backend, embedder.model, embedder.dim, time.time(),
