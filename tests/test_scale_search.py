@@ -41,7 +41,7 @@ def test_approximate_search_finds_the_exact_best_within_the_range():
             rows, scores = dense.nearest(q, 50, a, b)
             exact_rows, exact_scores = dense.search(q, 50, a, b)
             assert len(rows) and ((rows >= a) & (rows < b)).all()          # only the range asked for
-            assert np.allclose(scores, x[rows] @ q, atol=1e-5)             # the exact cosines
+            assert np.allclose(scores, x[rows] @ q, atol=1e-3)             # their cosines
             assert (np.diff(scores) <= 1e-6).all()                         # best first
             same_top += int(rows[0] == exact_rows[0])
             recall.append(len(set(rows[:10].tolist()) & set(exact_rows[:10].tolist())) / 10)
@@ -49,7 +49,7 @@ def test_approximate_search_finds_the_exact_best_within_the_range():
     assert same_top >= 117 and np.mean(recall) >= 0.9, (same_top, np.mean(recall))
 
 
-def test_asking_for_the_whole_range_is_exact():
+def test_asking_for_the_whole_range_finds_all_of_it():
     from index.dense import DenseIndex
     x = _clustered(12000, seed=6)
     dense = DenseIndex.build(x, ann_min=1000)
@@ -57,7 +57,7 @@ def test_asking_for_the_whole_range_is_exact():
         rows, scores = dense.nearest(q, 3000, 2000, 5000)
         exact_rows, exact_scores = dense.search(q, 3000, 2000, 5000)
         assert set(rows.tolist()) == set(exact_rows.tolist()) == set(range(2000, 5000))
-        assert np.allclose(np.sort(scores), np.sort(exact_scores), atol=1e-5)
+        assert np.allclose(np.sort(scores), np.sort(exact_scores), atol=1e-3)
 
 
 class BigramEmbedder:
@@ -116,7 +116,7 @@ QUESTIONS = ["专业镇企业营收首次达到10亿元有什么奖励", "新认
 
 def test_a_large_build_searches_its_large_shards_approximately_with_the_same_top_hits(large):
     from index.store import Manifest
-    assert Manifest.read(large).ann["kind"] == "ivf-flat" and (large / "dense_ivf.faiss").exists()
+    assert Manifest.read(large).ann["kind"] == "ivf-fp16" and (large / "dense_ivf.faiss").exists()
     exact, approx = _retriever(large), _retriever(large, whole_shard=32)
     assert approx.index.dense.approximate
     lay, gaz = exact.index.layout, exact.gaz
@@ -230,3 +230,18 @@ def test_rare_word_candidates_are_the_same_for_ids_a_mask_or_a_test(large):
             assert all(r.kb.doc_of(c).id in ids for c in by_ids)
             found += bool(by_ids)
     assert found >= 30
+
+
+def test_a_clauses_best_sentence_weighed_from_token_ids_as_from_its_token_sets(large):
+    from index.tokenize import tokenize
+    r = _retriever(large)
+    s, lay = r.index.sentences, r.index.layout
+    rows = list(range(0, lay.size, 5))
+    shared = 0
+    for q in QUESTIONS:
+        words = frozenset(tokenize(q))
+        by_ids = s.best_overlaps(words, rows)
+        by_sets = [s.best_overlap(words, lay.clause_id(x)) for x in rows]
+        assert np.allclose(by_ids, by_sets, rtol=0, atol=1e-9), q
+        shared += sum(v > 0 for v in by_sets)
+    assert shared > 100
