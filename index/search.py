@@ -33,8 +33,9 @@ class Retriever:
     OWN_DOC_BONUS = 0.1
     PERSON_BONUS = 0.25
     PARENT_PENALTY = 0.45
-    # a shard of up to this many passages is ranked whole; a larger one by its best passages, more when too
-    # few of them belong to documents the question may use
+    # a shard of up to this many passages is ranked whole (exact); a larger one by its best passages — found
+    # by the approximate index when the build made one (index/dense.py), exactly otherwise — more when too few
+    # of them belong to documents the question may use
     WHOLE_SHARD = 4096
 
     def __init__(self, kb: KnowledgeBase, index: LoadedIndex, embedder: Embedder, gazetteer: Gazetteer,
@@ -49,6 +50,10 @@ class Retriever:
     def allowed_docs(self, region: str | None, today: date | None) -> set[str]:
         return set(self._scope(region, today)[0])
 
+    def allowed_mask(self, region: str | None, today: date | None) -> np.ndarray:
+        """The same documents as a mask over the index's documents (Layout.docs); not to be changed."""
+        return self._scope(region, today)[1]
+
     def _scope(self, region: str | None, today: date | None) -> tuple[set[str], np.ndarray]:
         """The documents a question may use (live today, of the region or above it), as ids and as a mask
         over the index's documents."""
@@ -56,9 +61,10 @@ class Retriever:
         got = self._allowed.get(key)
         if got is None:
             docs = self.kb.live_documents(today) if today else set(self.kb.documents)
-            if region:
-                chain = set(self.gaz.ancestors(region))
-                docs = {d for d in docs if self.kb.documents[d].region in chain}
+            if region:      # the documents of the region and above it, not a pass over every document
+                live = docs
+                docs = {d for r in dict.fromkeys(self.gaz.ancestors(region)) for d in self.kb.documents_of_region(r)
+                        if d in live}
             got = (docs, self.index.layout.doc_mask(docs))
             if len(self._allowed) > 256:
                 self._allowed.clear()
@@ -93,14 +99,15 @@ class Retriever:
         # sentence answers should not lose to a short clause that shares common words)
         q_tokens = frozenset(tokenize(expanded))
         sentences = self.index.sentences
-        lexical = {c: sentences.best_overlap(q_tokens, c) for c in dict.fromkeys(dense_rank + sparse_rank)}
+        weighed = list(dict.fromkeys(dense_rank + sparse_rank))
+        lexical = dict(zip(weighed, sentences.best_overlaps(q_tokens, [row_of[c] for c in weighed])))
         lexical_rank = [c for c in sorted(lexical, key=lambda c: (-lexical[c], c)) if lexical[c] > 0]
         fused = rrf([dense_rank, sparse_rank, lexical_rank], self.rrf_k,
                     [1.0, self.sparse_weight, self.sentence_weight])
         top = sorted(fused, key=lambda c: (-fused[c], c))[: max(k, 10)]
         if top:
             peak = fused[top[0]]
-            own = region if region and any(self.kb.documents[d].region == region for d in allowed) else None
+            own = region if region and any(d in allowed for d in self.kb.documents_of_region(region)) else None
             who = bool(PERSON.search(query))
 
             def score(c: str) -> float:
@@ -131,9 +138,14 @@ class Retriever:
         for a, b in ranges:
             pa, pb = lay.passage_range(a, b)
             size = pb - pa
-            n = size if size <= self.WHOLE_SHARD else max(8 * self.candidates, 512)
+            if size <= self.WHOLE_SHARD:
+                n, find = size, dense.search
+            elif dense.approximate:     # it reads more of the lists the more it is asked for: a few first
+                n, find = max(2 * self.candidates, 128), dense.nearest
+            else:
+                n, find = max(8 * self.candidates, 512), dense.search
             while True:
-                rows, scores = dense.search(qvec, n, pa, pb)
+                rows, scores = find(qvec, n, pa, pb)
                 clause_rows = np.asarray(lay.passage_clause[rows])
                 ok = doc_ok[np.asarray(lay.clause_doc[clause_rows])] if len(rows) else np.zeros(0, bool)
                 if n >= size or len(np.unique(clause_rows[ok])) >= self.candidates:
@@ -145,11 +157,10 @@ class Retriever:
             return {}
         rows, scores = np.concatenate(found_rows), np.concatenate(found_scores)
         order = np.lexsort((rows, -scores))
-        best: dict[int, float] = {}
-        for c, s in zip(np.asarray(lay.passage_clause[rows[order]]).tolist(), scores[order].tolist()):
-            if c not in best:
-                best[c] = s
-        return best
+        clauses = np.asarray(lay.passage_clause[rows[order]])
+        _, first = np.unique(clauses, return_index=True)     # each clause at its best passage
+        first.sort()
+        return dict(zip(clauses[first].tolist(), scores[order][first].tolist()))
 
     def _dense_of(self, qvec: np.ndarray, row: int) -> float:
         """Cosine of the clause's best passage (for a clause found by words alone)."""

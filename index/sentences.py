@@ -175,6 +175,36 @@ class SentenceIndex:
             return np.zeros(0, np.int32)
         return np.asarray(self._post[int(self._post_ptr[i]):int(self._post_ptr[i + 1])])
 
+    def best_overlaps(self, tokens: frozenset[str], rows: list[int]) -> list[float]:
+        """`best_overlap` of the clauses at these rows, worked out from the token ids alone: no sentence is
+        read or cached (a search weighs a hundred clauses this way, most of which it does not keep)."""
+        words = sorted(tokens)
+        ids = self.vocab.ids(words)
+        top = self._max_idf
+        weight = {i: self.idf.get(w, top) * (1.0 if len(w) > 1 else 0.3)
+                  for w, i in zip(words, ids.tolist()) if i >= 0}
+        if not rows or not weight:
+            return [0.0] * len(rows)
+        q_ids = np.array(sorted(weight), np.int64)
+        q_w = np.array([weight[i] for i in q_ids.tolist()], np.float64)
+        sent_a = [int(self._clause_ptr[r]) for r in rows]
+        sent_b = [int(self._clause_ptr[r + 1]) for r in rows]
+        per_sentence, toks = [], []
+        for a, b in zip(sent_a, sent_b):
+            tp = np.asarray(self._tok_ptr[a:b + 1])
+            per_sentence.append(np.diff(tp))
+            toks.append(np.asarray(self._toks[int(tp[0]):int(tp[-1])]) if b > a else np.zeros(0, np.int32))
+        lengths = np.concatenate(per_sentence)           # tokens of each sentence, clause after clause
+        ids = np.concatenate(toks).astype(np.int64)
+        pos = np.minimum(np.searchsorted(q_ids, ids), len(q_ids) - 1)
+        got = np.where(q_ids[pos] == ids, q_w[pos], 0.0)
+        sums = np.bincount(np.repeat(np.arange(len(lengths)), lengths), weights=got, minlength=len(lengths))
+        out, k = [], 0
+        for a, b in zip(sent_a, sent_b):
+            out.append(float(sums[k:k + b - a].max()) if b > a else 0.0)
+            k += b - a
+        return out
+
     def best_overlap(self, tokens: frozenset[str], clause_id: str) -> float:
         """The weight of rare words the clause's best sentence shares with `tokens`."""
         top = self._max_idf

@@ -80,5 +80,5 @@ class BM25Index:
             rows = self.rows[lo:hi]
             i, j = np.searchsorted(rows, [a, b])
             if j > i:
-                np.add.at(out, np.asarray(rows[i:j]) - a, self.data[lo + i:lo + j])
+                out[np.asarray(rows[i:j]) - a] += self.data[lo + i:lo + j]    # a token's rows are distinct
         return out

@@ -1,6 +1,7 @@
 """The built knowledge base + index as one directory with a manifest, swapped in atomically.
 
-    <data>/builds/<id>/ kb.sqlite  manifest.json  dense.faiss  layout.json + clause_*.npy (index/shards.py)
+    <data>/builds/<id>/ kb.sqlite  manifest.json  dense.faiss [+ dense_ivf.faiss] (index/dense.py)
+                        layout.json + clause_*.npy (index/shards.py)  title*.npy (index/titles.py)
                         vocab.npy  bm25_*.npy (index/sparse.py)  sentence_*.npy … (index/sentences.py)
                         passages.jsonl  vectors.npy  sentence_keys.json  sentence_vectors.npy (for reuse)
     <data>/current -> builds/<id>        (replaced with one atomic rename)
@@ -26,18 +27,20 @@ import numpy as np
 from bot.errors import IndexError_
 from index import sentences as sentence_files
 from index import sparse
-from index.dense import DenseIndex
+from index import titles as title_files
+from index.dense import ANN_MIN, DenseIndex
 from index.embedder import Embedder
 from index.passages import passages
 from index.sentences import SentenceIndex, sentence_passage, split_sentences
 from index.shards import INTRO, Layout, shard_order, write_layout
 from index.sparse import BM25Index
+from index.titles import TitleIndex
 from index.vocab import StringTable
 from kb.documents import DocumentMeta
 from kb.parse import INDEXED_KINDS, Clause
 
 log = logging.getLogger(__name__)
-FORMAT = 5
+FORMAT = 6      # 6: dense_ivf.faiss (approximate search of large knowledge bases), title*.npy
 KEEP_BUILDS = 3
 
 
@@ -57,6 +60,8 @@ class Manifest:
     sources: dict = field(default_factory=dict)
     code: str = ""
     clause_count: int = 0
+    # the approximate dense index, when the build made one: {"kind": "ivf-fp16", "nlist": …}
+    ann: dict = field(default_factory=dict)
 
     @classmethod
     def read(cls, directory: Path, clauses: bool = True) -> "Manifest":
@@ -153,8 +158,9 @@ def doc_hash(meta: DocumentMeta, text: str) -> str:
 
 def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta], doc_hashes: dict[str, str],
                 clauses: list[Clause], write_kb, passage_chars: int = 260, progress: bool = True,
-                batch_size: int = 32, sources: dict | None = None) -> tuple[Path, int]:
-    """Write a complete new build beside the current one and swap it in. Returns (dir, passages embedded)."""
+                batch_size: int = 32, sources: dict | None = None, ann_min: int = ANN_MIN) -> tuple[Path, int]:
+    """Write a complete new build beside the current one and swap it in. Returns (dir, passages embedded).
+    From `ann_min` passages on, the dense search of large shards is approximate (index/dense.py)."""
     builds = data_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     build_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -201,12 +207,15 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
         with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
             for r, t in zip(rows, texts):
                 f.write(json.dumps({**r, "text": t}, ensure_ascii=False) + "\n")
-        DenseIndex.build(vectors).save(tmp / "dense.faiss")
-        del vectors, sentence_vectors, cache
+        del sentence_vectors, cache
+        dense = DenseIndex.build(vectors, ann_min)
+        dense.save(tmp / "dense.faiss")
+        ann = {"kind": "ivf-fp16", "nlist": int(dense.ann.nlist)} if dense.ann is not None else {}
+        del vectors, dense
         write_derived(tmp, docs, clauses, indexed, split, passage_rows, progress)
         Manifest(FORMAT, embedder.backend, embedder.model, embedder.dim, time.time(),
                  {c.id: c.hash for c in clauses}, doc_hashes, len(rows), build_id, sources or {},
-                 code_stamp() if sources else "").write(tmp)
+                 code_stamp() if sources else "", ann=ann).write(tmp)
         final = builds / build_id
         tmp.rename(final)
     except BaseException:
@@ -220,9 +229,10 @@ def write_build(data_dir: Path, embedder: Embedder, docs: dict[str, DocumentMeta
 def write_derived(directory: Path, docs: dict[str, DocumentMeta], clauses: list[Clause], indexed: list[Clause],
                   split: list[list[str]], passage_rows: list[int], progress: bool = False) -> None:
     """Everything the assistant needs from the clauses besides their vectors: shards, BM25 weights, sentences
-    and their tokens, token weights and postings."""
+    and their tokens, token weights and postings, the documents' titles and numbers."""
     from index.tokenize import prepare_bulk
     prepare_bulk()
+    title_files.write(directory, docs.values())
     paths = {(c.doc_id, tuple(c.heading_path[:-1])) for c in clauses}
     flags = [INTRO if (c.doc_id, tuple(c.heading_path)) in paths and c.text.rstrip().endswith("：") else 0
              for c in indexed]
@@ -261,6 +271,7 @@ class LoadedIndex:
     dense: DenseIndex
     bm25: BM25Index
     sentences: SentenceIndex
+    titles: TitleIndex
 
     @classmethod
     def load(cls, directory: Path) -> "LoadedIndex":
@@ -268,12 +279,14 @@ class LoadedIndex:
         m = Manifest.read(directory, clauses=False)
         try:
             layout = Layout.load(directory)
-            dense = DenseIndex.load(directory / "dense.faiss")
+            dense = DenseIndex.load(directory / "dense.faiss", ann=bool(m.ann))
             vocab = StringTable(directory / "vocab.npy")
             bm25 = BM25Index(directory, vocab)
             sentences = SentenceIndex(directory, layout, vocab)
+            titles = TitleIndex(directory)
         except (OSError, ValueError, RuntimeError, KeyError) as e:
             raise IndexError_(f"index files damaged in {directory}: {e}; rebuild with `python -m bot build`") from e
-        if dense.index.ntotal != layout.passages or layout.passages != m.passages:
+        if dense.index.ntotal != layout.passages or layout.passages != m.passages or \
+                (dense.ann is not None and dense.ann.ntotal != layout.passages):
             raise IndexError_(f"index in {directory} is inconsistent with its manifest; rebuild it")
-        return cls(directory, m, layout, dense, bm25, sentences)
+        return cls(directory, m, layout, dense, bm25, sentences, titles)

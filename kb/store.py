@@ -136,6 +136,7 @@ class KnowledgeBase:
     documents: dict[str, DocumentMeta]
     clauses: Mapping[str, Clause]
     _live: dict = field(default_factory=dict, repr=False, compare=False)
+    _by_region: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> "KnowledgeBase":
@@ -182,6 +183,24 @@ class KnowledgeBase:
             self._live.clear()
         self._live[today] = frozenset(live)
         return live
+
+    def _regions(self) -> dict[str, tuple[str, ...]]:
+        """region → its documents' ids, in order (worked out once: a knowledge base is not changed in place,
+        a new build replaces it)."""
+        if self._by_region is None:
+            by: dict[str, list[str]] = {}
+            for doc_id, d in self.documents.items():
+                by.setdefault(d.region, []).append(doc_id)
+            self._by_region = {r: tuple(ids) for r, ids in by.items()}
+        return self._by_region
+
+    def document_regions(self) -> frozenset[str]:
+        """The regions the documents are issued for."""
+        return frozenset(self._regions())
+
+    def documents_of_region(self, region: str) -> tuple[str, ...]:
+        """The ids of the documents issued for the region."""
+        return self._regions().get(region, ())
 
     def doc_of(self, clause_id: str) -> DocumentMeta:
         return self.documents[self.clauses[clause_id].doc_id]

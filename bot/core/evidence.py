@@ -73,22 +73,36 @@ class EvidenceFinder:
     def candidates(self, question: str, allowed, k: int = 6) -> list[str]:
         """Clauses holding a sentence with the question's rarest words (a second way in, beside the
         retriever's ranking, for a sentence the clause as a whole does not rank for). `allowed`: the
-        document ids the answer may come from, or a test on a clause id."""
+        document ids the answer may come from, a mask over the index's documents (Retriever.allowed_mask),
+        or a test on a clause id."""
         idf = self.s.idf
         q = sorted((t for t in content_tokens(question) if len(t) > 1 and t in idf),
                    key=lambda t: -idf.get(t, 0.0))[:3]
         layout = self.s.layout
-        doc_ok = layout.doc_mask(set(allowed)) if not callable(allowed) else None
-        scores: dict[int, float] = {}
+        if callable(allowed):
+            scores: dict[int, float] = {}
+            for t in q:
+                w = idf.get(t, 0.0)
+                for r in self.s.clauses_with(t).tolist():
+                    if allowed(layout.clause_id(r)):
+                        scores[r] = scores.get(r, 0.0) + w
+            return [layout.clause_id(r) for r in sorted(scores, key=scores.get, reverse=True)[:k]]
+        doc_ok = allowed if isinstance(allowed, np.ndarray) else layout.doc_mask(set(allowed))
+        rows, weights = [], []
         for t in q:
-            rows = self.s.clauses_with(t)
-            if doc_ok is not None:
-                rows = rows[doc_ok[np.asarray(layout.clause_doc[rows])]] if len(rows) else rows
-            w = idf.get(t, 0.0)
-            for r in rows.tolist():
-                if doc_ok is not None or allowed(layout.clause_id(r)):
-                    scores[r] = scores.get(r, 0.0) + w
-        return [layout.clause_id(r) for r in sorted(scores, key=scores.get, reverse=True)[:k]]
+            found = self.s.clauses_with(t)
+            found = found[doc_ok[np.asarray(layout.clause_doc[found])]] if len(found) else found
+            rows.append(found)
+            weights.append(np.full(len(found), idf.get(t, 0.0)))
+        rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        if not len(rows):
+            return []
+        # per clause the sum of its words' weights (added in the words' order), best first, ties in the order
+        # the clauses were first met
+        found, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+        sums = np.bincount(inverse, weights=np.concatenate(weights), minlength=len(found))
+        best = np.lexsort((first, -sums))[:k]
+        return [layout.clause_id(int(r)) for r in found[best]]
 
     def sentences(self, clause_id: str) -> list[str]:
         return self.s.sentences(clause_id)
@@ -111,6 +125,15 @@ class EvidenceFinder:
         tok = sum(self.s.idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) for t in q & toks)
         gram = sum(self.s.gram_idf.get(g, 0.0) for g in question_grams(question) & grams)
         return tok + 0.25 * gram
+
+    def overlap_weights(self, question: str) -> tuple[dict[str, float], dict[str, float]]:
+        """The weight of each of the question's words and of its bigrams in `text_overlap`: the overlap with a
+        text is the sum of the weights of the words and bigrams the text has (to rounding). For scoring many
+        texts at once (index/titles.py)."""
+        top = self.s.max_idf
+        tok = {t: self.s.idf.get(t, top) * (1.0 if len(t) > 1 else 0.3) for t in content_tokens(question)}
+        gram = {g: 0.25 * self.s.gram_idf.get(g, 0.0) for g in question_grams(question)}
+        return tok, {g: w for g, w in gram.items() if w}
 
     def coverage(self, question: str, text: str) -> float:
         """How much of the text's own weight the question shares (1.0: every rare word of it)."""

@@ -91,6 +91,10 @@ class Ctx:
         qvec = self.frame.qvec if reuse_vector and query == self.q else None
         return self.res.retriever.search(query, k, region, self.today, qvec=qvec)
 
+    def named_documents(self, live: set[str] | None = None) -> list[str]:
+        """The documents the question names, best first (bot/core/documents.py), among `live` if given."""
+        return self.res.docs.named(self.q, self.res.evidence, live, self.res.retriever.index.titles)
+
     def evidence(self, clause_ids: list[str], kind: str = "content", question: str | None = None,
                  n: int = 8) -> list[Evidence]:
         from bot.core.evidence import content_tokens
@@ -102,7 +106,7 @@ class Ctx:
         minor = self.place_tokens() | (content_tokens(expanded) - content_tokens(question))
         found = self.res.evidence.best(expanded, clause_ids, kind, max(n, 12), heads, minor)
         named = self.frame.slots.region
-        if named and any(d.region == named for d in self.kb.documents.values()):
+        if named and named in self.kb.document_regions():
             # a question naming 城区 is about 城区's own document before the city's that also covers it
             for e in found:
                 if self.kb.doc_of(e.clause_id).region == named:
@@ -119,7 +123,7 @@ class Ctx:
         """Words naming places that documents govern (晋城, 城区, 忻州…): the search is already limited to
         them, so in a sentence they are weak evidence. A county inside a city's document (神池, 高平) is not."""
         from index.tokenize import tokenize
-        doc_regions = {d.region for d in self.kb.documents.values()}
+        doc_regions = self.kb.document_regions()
         names = [self.q[a:b] for name, a, b in self.gaz.mentions(self.q) if name in doc_regions]
         return frozenset(t for n in names for t in tokenize(n)) | frozenset(names)
 

@@ -14,7 +14,7 @@ from bot.core.types import ANSWERED, CLARIFY, Answer, Parts
 def _docs(ctx: Ctx, allow_topic: bool = True, min_score: float = 4.0) -> list[str]:
     """The documents the question is about: named ones, else the last answer's when it points back or names
     nothing, else those of the clauses it is about."""
-    named = ctx.res.docs.named(ctx.q, ctx.res.evidence.text_overlap)
+    named = ctx.named_documents()
     if named:
         return named[:2]
     s = ctx.frame.slots

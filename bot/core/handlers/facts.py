@@ -43,8 +43,7 @@ def lookup(ctx: Ctx) -> tuple[list[str], str | None]:
             query = f"{ctx.last.question} {query}"
     ctx.lookup_query = query
     hits = [h.clause_id for h in ctx.search(query, region, k=8)]
-    allowed = ctx.res.retriever.allowed_docs(region, ctx.today)
-    more = ctx.res.evidence.candidates(expand(query), allowed)
+    more = ctx.res.evidence.candidates(expand(query), ctx.res.retriever.allowed_mask(region, ctx.today))
     return list(dict.fromkeys(earlier + hits + more)), region
 
 

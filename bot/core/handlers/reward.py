@@ -20,7 +20,7 @@ def handle(ctx: Ctx) -> Answer:
     region = ctx.fact("region")
     if s.outside and not s.region:
         return outside(ctx, s.outside)
-    named = ctx.res.docs.named(ctx.q, ctx.res.evidence.text_overlap, ctx.live) if DOC_CUE.search(ctx.q) else []
+    named = ctx.named_documents(ctx.live) if DOC_CUE.search(ctx.q) else []
     ruled_docs = {r.source.doc for r in ctx.rules.revenue_tiers + ctx.rules.fixed_awards + ctx.rules.awards}
     if named and not ruled_docs & set(named):
         return no_amounts_in(ctx, named[0])
