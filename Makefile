@@ -51,6 +51,7 @@ test: .venv/.dev .venv/.browser .venv/.fonts .venv/.postgres .venv/.nginx
 	$(PY) -m pytest
 
 bench: .venv/.dev
+	$(PY) -m benchmarks.embedders
 	$(PY) -m benchmarks.answers
 	$(PY) -m benchmarks.telegram_bench
 

@@ -81,7 +81,8 @@ def main():
     from bot.evaluation import load_gold
     imports_s = time.perf_counter() - t1
     from index.embedder import make_embedder
-    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size, cfg.cache_dir)
+    emb = make_embedder(cfg.embedder_backend, cfg.embedder_model, cfg.embed_batch_size, cfg.cache_dir,
+                        cfg.embed_spin)
     t2 = time.perf_counter()
     a = Assistant.load(cfg, build=False, embedder=emb)
     load_s = time.perf_counter() - t2

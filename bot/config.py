@@ -23,6 +23,9 @@ class Config:
     embedder_backend: str = "onnx"
     embedder_model: str = "multilingual-e5-small"
     embed_batch_size: int = 32
+    # the onnx embedder's threads wait for work by spinning briefly: a question embeds in about 6 ms instead of 9
+    # on two idle cores, about 15 instead of 9.5 when other processes keep them busy (benchmarks/RESULTS.md)
+    embed_spin: bool = True
     top_k: int = 5
     rrf_k: int = 60
     sparse_weight: float = 1.0
@@ -130,6 +133,8 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
             embedder_backend=env.get("PZ_EMBEDDER") or emb.get("backend", "onnx"),
             embedder_model=env.get("PZ_EMBEDDER_MODEL") or emb.get("model", "multilingual-e5-small"),
             embed_batch_size=int(emb.get("batch_size", 32)),
+            embed_spin=(env.get("PZ_EMBED_SPIN") or str(emb.get("spin", True))).strip().lower()
+            not in ("0", "false", "no", "off"),
             top_k=int(ret.get("top_k", 5)),
             rrf_k=int(ret.get("rrf_k", 60)),
             sparse_weight=float(ret.get("sparse_weight", 1.0)),

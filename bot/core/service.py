@@ -75,7 +75,7 @@ class Assistant:
         from index.tokenize import use_cache
         use_cache(config.cache_dir or config.data_dir / "cache")   # jieba's dictionary, split for a fast start
         embedder = embedder or make_embedder(config.embedder_backend, config.embedder_model, config.embed_batch_size,
-                                             config.cache_dir)
+                                             config.cache_dir, config.embed_spin)
         if build:
             from bot.build import build_all
             from kb.admin import recover
