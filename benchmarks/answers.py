@@ -21,16 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import pct
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "eval"
 DEV_SETS = [SHARED / "dev.jsonl", SHARED / "dev2.jsonl"]      # the measure: "over the dev sets"
 QUESTION_SETS = DEV_SETS + [ROOT / "eval" / "holdout.jsonl", ROOT / "eval" / "holdout2.jsonl"]
 COLD_QUESTION = "晋城涉农企业营收首次达到3亿元，奖励多少？"
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def questions(sets=QUESTION_SETS) -> list[str]:

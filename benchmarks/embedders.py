@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _one(backend: str, passes: int) -> dict:
     import numpy as np
 
-    from benchmarks.answers import QUESTION_SETS, pct, questions
+    from benchmarks import pct
+    from benchmarks.answers import QUESTION_SETS, questions
     from bot.config import load_config
     from bot.nlu.model import query_text
     from index.embedder import make_embedder

@@ -32,6 +32,8 @@ from pathlib import Path
 import aiohttp
 import psutil
 
+from benchmarks import pct
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "load-benchmark-key-" + "0" * 24
 
@@ -50,13 +52,6 @@ CONVERSATIONS = [
     ["你好"],
     ["研发投入有补贴吗？"],
 ]
-
-
-def pct(xs: list[float], p: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 # ------------------------------------------------------------------------------------------------ servers

@@ -21,12 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import pct
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 def timed_search(assistant, cases: list[tuple[str, str | None]], passes: int) -> list[float]:

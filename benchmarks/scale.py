@@ -35,6 +35,8 @@ import zlib
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks import pct
+
 ROOT = Path(__file__).resolve().parent.parent
 INDUSTRIES = ("铸造", "陶瓷", "琉璃", "老陈醋", "小杂粮", "煤机装备", "玻璃器皿", "不锈钢制品", "铁锅", "剪纸", "中药材",
               "核桃", "红枣", "苹果", "黄花菜", "连翘", "丝麻", "织锦", "镁合金", "耐火材料", "铜器", "紫砂", "砂器",
@@ -194,7 +196,6 @@ def _text_key(t: str) -> int:
 def build_size(size: int, work: Path, sample: int) -> dict:
     import numpy as np
 
-    from bot.config import load_config
     from index.embedder import make_embedder
     from index.passages import passages
     from index.sentences import sentence_passage, split_sentences
@@ -418,11 +419,6 @@ def _memory() -> dict:
     kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in status.splitlines() if ":" in line)
           if k in ("RssAnon", "RssFile", "RssShmem")}
     return {"rss_private_mb": round(kb.get("RssAnon", 0) / 1024), "rss_file_mb": round(kb.get("RssFile", 0) / 1024)}
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
 # ---- driver --------------------------------------------------------------------------------------------------
